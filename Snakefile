@@ -1,0 +1,21 @@
+# motorflow: clinical movement videos -> validated motor-assessment models.
+# Run: snakemake --cores 8   (see README.md). Rules live in workflow/rules/.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/synth.smk"
+include: "workflow/rules/pose.smk"
+include: "workflow/rules/clean.smk"
+include: "workflow/rules/validate.smk"
+
+
+rule all:
+    input:
+        get_final_outputs(),
+    default_target: True

@@ -1,0 +1,656 @@
+"""Cleaning stage: from raw 2D pose trajectories to one clean, gap-filled, smoothed person.
+
+Steps, in this order (each is a function below):
+
+1. :func:`choose_person` – link the unordered per-frame detections in ``candidates`` into
+   tracks and pick the assessed person (walking across, largest, or most detected).
+2. confidence filtering – coordinates with confidence < ``min_confidence`` become NaN.
+3. :func:`fix_swaps` – left/right label swaps of the legs and of the arms, corrected with a
+   two-state Viterbi over frames (continuity) plus a per-segment vote with the detector.
+4. :func:`fill_gaps` – PCHIP interpolation of gaps up to ``max_gap_s``, flagged ``imputed``.
+5. :func:`lowpass` – zero-lag Butterworth (``sosfiltfilt``) on every long-enough finite run.
+6. a QC record that says whether the video is usable, and why not.
+
+Conventions of the cleaned file: missing points have NaN coordinates and confidence 0;
+imputed points carry the smaller confidence of the two valid samples bracketing their gap
+(never above what the data supports, never below ``min_confidence`` so re-cleaning a clean
+file does not discard them) and ``imputed=True``; ``candidates`` is dropped.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+from scipy.interpolate import PchipInterpolator
+from scipy.optimize import linear_sum_assignment
+from scipy.signal import butter, sosfiltfilt
+
+from motorflow.poseio import PoseData, PoseFileError, load_pose, save_pose, write_json
+from motorflow.skeleton import ARM_JOINTS, INDEX, LEG_JOINTS, flip_permutation, side_pairs
+
+PERSON_RULES: tuple[str, ...] = ("walks_across", "largest", "most_detected")
+
+# Detection rate and valid duration count a frame as usable when at least half of these
+# joints are present: they carry every gait / posture measure downstream.
+CORE_JOINTS: tuple[int, ...] = tuple(
+    INDEX[f"{side}_{part}"]
+    for part in ("shoulder", "hip", "knee", "ankle")
+    for side in ("left", "right")
+)
+
+# Swap groups.  Hips travel with the legs and shoulders with the arms: in side view the two
+# hips (shoulders) nearly coincide, so exchanging them with their limb is harmless and adds
+# no false evidence to the continuity cost, while in frontal view the detector's typical
+# error is a whole-side mirror, where the hip (shoulder) label flips together with its limb.
+# Keeping them in the group also keeps every thigh (upper arm) attached to its own hip.
+SWAP_GROUPS: dict[str, tuple[str, ...]] = {"legs": LEG_JOINTS, "arms": ARM_JOINTS}
+
+# --- tracking constants (distances in units of the person's bounding-box size) -------------
+_TRACK_MIN_JOINTS = 3  # a detection with fewer confident joints is ignored
+_TRACK_GATE = 0.5  # max normalised mean-joint distance to the predicted pose, one frame apart
+_TRACK_GATE_PER_FRAME = 0.1  # ... widened per missed frame (the prediction gets staler)
+_TRACK_GATE_MAX = 1.0
+_TRACK_MAX_LOST_S = 1.0  # a track unseen this long ends (occlusion behind another person)
+_TRACK_SIZE_WEIGHT = 0.5  # cost per unit |log size ratio|: near and far people differ in size
+_WALKER_MIN_PRESENCE = 0.25  # "walks_across" ignores tracks shorter than this × the longest
+
+# --- swap constants (distances in units of per-frame body size) -----------------------------
+_SWAP_ERR_CAP = 0.5  # one wild joint must not outvote the rest of the limb
+# Cost per second of relabelling a group against the detector, in the same units as the
+# continuity cost of one frame.  A wrong label costs continuity ~ the limbs' separation
+# (0.1–0.3 body sizes) at both ends of a swapped stretch, so stretches of up to ~1 s with
+# clear evidence are corrected, while a long stretch is not flipped on weak evidence.
+_SWAP_PRIOR_PER_S = 0.3
+_SWAP_MIN_PRED = True
+
+
+@dataclass(frozen=True)
+class CleanConfig:
+    """Parameters of the cleaning stage; every field takes plain YAML values.
+
+    ``lowpass_hz = 0`` disables smoothing; ``max_gap_s = 0`` disables gap filling.
+    """
+
+    min_confidence: float = 0.3
+    max_gap_s: float = 0.25
+    lowpass_hz: float = 6.0
+    filter_order: int = 4
+    person: str = "walks_across"
+    fix_swaps: bool = True
+    min_detection_rate: float = 0.5
+    min_duration_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.person not in PERSON_RULES:
+            raise ValueError(
+                f"person must be one of {', '.join(PERSON_RULES)}; got {self.person!r}"
+            )
+        for name in ("min_confidence", "min_detection_rate"):
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not (0.0 <= value <= 1.0)
+            ):
+                raise ValueError(f"{name} must be a number in [0, 1]; got {value!r}")
+        for name in ("max_gap_s", "lowpass_hz", "min_duration_s"):
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not (np.isfinite(value) and value >= 0)
+            ):
+                raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
+        if (
+            isinstance(self.filter_order, bool)
+            or not isinstance(self.filter_order, int)
+            or not (1 <= self.filter_order <= 10)
+        ):
+            raise ValueError(f"filter_order must be an integer in 1..10; got {self.filter_order!r}")
+        if not isinstance(self.fix_swaps, bool):
+            raise ValueError(f"fix_swaps must be true or false; got {self.fix_swaps!r}")
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any] | None) -> CleanConfig:
+        """Build from a parsed YAML mapping; unknown keys are an error (typos fail loudly)."""
+        values = dict(values or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(
+                f"unknown clean option(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}"
+            )
+        return cls(**values)
+
+
+@contextmanager
+def _quiet_nan() -> Iterator[None]:
+    """Silence the all-NaN / empty-slice warnings that missing joints make expected."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=RuntimeWarning)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            yield
+
+
+# =============================================================================================
+# 1. Person choice
+# =============================================================================================
+
+
+@dataclass
+class _Track:
+    kp: np.ndarray  # (V, 2) last detection, NaN where not confident
+    vel: np.ndarray  # (2,) px/frame, smoothed
+    size: float
+    last_t: int
+    frames: list[int]
+    slots: list[int]
+
+
+def _valid_xy(kp: np.ndarray, min_conf: float) -> np.ndarray:
+    """xy of ``kp`` (..., V, 3) with NaN wherever not finite or below ``min_conf``."""
+    xy = kp[..., :2].astype(np.float64)
+    with _quiet_nan():
+        ok = np.isfinite(xy).all(-1) & (np.nan_to_num(kp[..., 2], nan=-1.0) >= min_conf)
+    return np.where(ok[..., None], xy, np.nan)
+
+
+def _bbox_size(xy: np.ndarray) -> np.ndarray:
+    """Larger side of the bounding box of the finite joints, (..., V, 2) -> (...)."""
+    with _quiet_nan():
+        ext = np.nanmax(xy, axis=-2) - np.nanmin(xy, axis=-2)
+        return np.nanmax(ext, axis=-1)
+
+
+def link_tracks(candidates: np.ndarray, min_conf: float, fps: float) -> list[np.ndarray]:
+    """Link unordered per-frame detections (T, P, V, 3) into tracks.
+
+    Returns one (n, 2) int array of (frame, slot) per track.  Frame by frame, the active
+    tracks' poses are predicted with a constant centre velocity and matched to detections by
+    Hungarian assignment on the mean joint distance normalised by body size (taken as the
+    smaller of the distances to the detection and to its left/right mirror, so detector label
+    swaps do not break a track) plus a size-mismatch term.  Matches beyond a gate that widens
+    with the frames since last seen start new tracks; tracks unseen for
+    ``_TRACK_MAX_LOST_S`` end.
+    """
+    n_frames = candidates.shape[0]
+    xy = _valid_xy(candidates, min_conf)  # (T, P, V, 2)
+    n_ok = np.isfinite(xy[..., 0]).sum(-1)
+    present = n_ok >= _TRACK_MIN_JOINTS
+    size = np.maximum(np.nan_to_num(_bbox_size(xy), nan=1.0), 1.0)
+    flip = flip_permutation()
+    max_lost = max(1, round(_TRACK_MAX_LOST_S * fps))
+    active: list[_Track] = []
+    done: list[_Track] = []
+    with _quiet_nan():  # once around the loop: entering a warnings context per frame is slow
+        for t in range(n_frames):
+            _link_frame(t, xy[t], present[t], size[t], active, done, flip, max_lost)
+    return [np.column_stack([tr.frames, tr.slots]) for tr in done + active]
+
+
+def _link_frame(
+    t: int,
+    xy: np.ndarray,
+    present: np.ndarray,
+    size: np.ndarray,
+    active: list[_Track],
+    done: list[_Track],
+    flip: np.ndarray,
+    max_lost: int,
+) -> None:
+    """One frame of :func:`link_tracks`: match detections (P, V, 2) to the active tracks.
+
+    Updates ``active`` and ``done`` in place; the caller silences NaN warnings.
+    """
+    done += [tr for tr in active if t - tr.last_t > max_lost]
+    active[:] = [tr for tr in active if t - tr.last_t <= max_lost]
+    dets = np.flatnonzero(present)
+    unmatched = set(dets.tolist())
+    if active and dets.size:
+        dt = np.array([t - tr.last_t for tr in active], dtype=np.float64)
+        last = np.stack([tr.kp for tr in active])  # (nT, V, 2)
+        pred = last + np.stack([tr.vel for tr in active])[:, None, :] * dt[:, None, None]
+        det_xy = xy[dets]  # (nD, V, 2)
+        d_same = np.nanmean(np.linalg.norm(pred[:, None] - det_xy[None], axis=-1), -1)
+        d_flip = np.nanmean(np.linalg.norm(pred[:, None, flip] - det_xy[None], axis=-1), -1)
+        dist = np.fmin(d_same, d_flip)  # NaN only when no joint in common
+        t_size = np.array([tr.size for tr in active])
+        det_size = size[dets]
+        cost = dist / np.maximum(t_size[:, None], det_size[None, :])
+        cost += _TRACK_SIZE_WEIGHT * np.abs(np.log(det_size[None, :] / t_size[:, None]))
+        gate = np.minimum(_TRACK_GATE + _TRACK_GATE_PER_FRAME * (dt - 1), _TRACK_GATE_MAX)
+        allowed = np.isfinite(cost) & (cost <= gate[:, None])
+        if allowed.any():
+            rows, cols = linear_sum_assignment(np.where(allowed, cost, 1e6))
+            for r, c in zip(rows, cols, strict=True):
+                if not allowed[r, c]:
+                    continue
+                tr, p = active[r], int(dets[c])
+                ref = last[r][flip] if d_flip[r, c] < d_same[r, c] else last[r]
+                shift = xy[p] - ref
+                shift = shift[np.isfinite(shift[:, 0])]
+                if len(shift):  # median joint shift: robust to a few mislocated joints
+                    tr.vel = 0.5 * tr.vel + 0.5 * np.median(shift, axis=0) / dt[r]
+                tr.kp, tr.size, tr.last_t = xy[p], 0.7 * tr.size + 0.3 * float(size[p]), t
+                tr.frames.append(t)
+                tr.slots.append(p)
+                unmatched.discard(p)
+    for p in sorted(unmatched):
+        active.append(_Track(xy[p], np.zeros(2), float(size[p]), t, [t], [p]))
+
+
+def _hip_centre_x(xy: np.ndarray) -> np.ndarray:
+    """Hip-centre x of (n, V, 2) poses; falls back to the mean of all joints."""
+    hips = xy[:, [INDEX["left_hip"], INDEX["right_hip"]], 0]
+    with _quiet_nan():
+        x = np.nanmean(hips, axis=1)
+        return np.where(np.isfinite(x), x, np.nanmean(xy[..., 0], axis=1))
+
+
+def choose_person(
+    candidates: np.ndarray, rule: str, min_conf: float, fps: float
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Track the detections in ``candidates`` and return the chosen person's (T, V, 3) pose.
+
+    * ``walks_across``: largest horizontal travel of the hip centre (5th–95th percentile
+      extent, so a walk there and back counts in full and single outliers do not) divided by
+      the track's median size, among tracks present at least ``_WALKER_MIN_PRESENCE`` × as
+      long as the longest.  Someone jumping on the spot or standing in the background travels
+      ~0 body sizes; a walker crossing the frame travels several.
+    * ``largest``: median bounding-box size (larger side, so a lying infant counts) × fraction
+      of frames present.
+    * ``most_detected``: most frames present, ties to more confident joints.
+    """
+    if rule not in PERSON_RULES:
+        raise ValueError(f"person must be one of {', '.join(PERSON_RULES)}; got {rule!r}")
+    n_frames, _, n_joints, _ = candidates.shape
+    tracks = link_tracks(candidates, min_conf, fps)
+    out = np.full((n_frames, n_joints, 3), np.nan, dtype=np.float32)
+    out[..., 2] = 0.0
+    info: dict[str, Any] = {"person_rule": rule, "n_tracks": len(tracks), "person_coverage": 0.0}
+    if not tracks:
+        return out, info
+    xy = _valid_xy(candidates, min_conf)
+    presence = np.array([len(tr) for tr in tracks], dtype=np.float64)
+    sizes, travel, n_joints_ok = [], [], []
+    for tr in tracks:
+        pose_xy = xy[tr[:, 0], tr[:, 1]]
+        with _quiet_nan():
+            sizes.append(float(np.nanmedian(_bbox_size(pose_xy))))
+            hx = _hip_centre_x(pose_xy)
+            hx = hx[np.isfinite(hx)]
+            travel.append(float(np.ptp(np.percentile(hx, [5, 95]))) if hx.size else 0.0)
+        n_joints_ok.append(float(np.isfinite(pose_xy[..., 0]).sum()))
+    size_arr = np.maximum(np.nan_to_num(np.array(sizes), nan=1.0), 1.0)
+    if rule == "walks_across":
+        eligible = presence >= _WALKER_MIN_PRESENCE * presence.max()
+        score = np.where(eligible, np.array(travel) / size_arr, -np.inf)
+    elif rule == "largest":
+        score = size_arr * presence / n_frames
+    else:
+        score = presence + np.array(n_joints_ok) / (presence * n_joints + 1.0)
+    best = tracks[int(np.argmax(score))]
+    out[best[:, 0]] = candidates[best[:, 0], best[:, 1]]
+    info["person_coverage"] = round(len(best) / n_frames, 4)
+    return out, info
+
+
+# =============================================================================================
+# 3. Left/right swaps
+# =============================================================================================
+
+
+def body_scale(xy: np.ndarray, fps: float) -> np.ndarray:
+    """Per-frame body size in px, (T, V, 2) -> (T,): bounding-box larger side, 1-s median.
+
+    Per frame rather than global, because a person walking towards the camera grows several
+    fold; the running median rides over frames where part of the body is missing.
+    """
+    n_frames = xy.shape[0]
+    enough = np.isfinite(xy[..., 0]).sum(1) >= 4
+    raw = np.where(enough, _bbox_size(xy), np.nan)
+    if not np.isfinite(raw).any():
+        return np.ones(n_frames)
+    half = max(1, round(fps)) // 2
+    windows = sliding_window_view(np.pad(raw, half, constant_values=np.nan), 2 * half + 1)
+    with _quiet_nan():
+        med = np.nanmedian(windows, axis=1)
+    ok = np.isfinite(med)
+    med = np.interp(np.arange(n_frames), np.flatnonzero(ok), med[ok])
+    return np.maximum(med, 1.0)
+
+
+def _forward_fill(
+    y: np.ndarray, obs: np.ndarray, t: np.ndarray, max_age: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Carry the last observed value of each column forward for up to ``max_age`` frames."""
+    n, s = obs.shape
+    idx = np.where(obs, np.arange(n)[:, None], -1)
+    idx = np.maximum.accumulate(idx, axis=0)
+    safe = np.maximum(idx, 0)
+    filled = y[safe, np.arange(s)[None, :]]
+    avail = (idx >= 0) & (t[:, None] - t[safe] <= max_age)
+    return filled, avail
+
+
+def swap_states(
+    y: np.ndarray,
+    obs: np.ndarray,
+    t: np.ndarray,
+    scale: np.ndarray,
+    max_gap: int,
+    prior: float,
+) -> np.ndarray:
+    """Which frames of one limb group have their left/right labels exchanged.
+
+    ``y`` (n, 2J, 2) holds the group's left joints then the right ones, for the n frames in
+    which any of them is observed (``obs``), at frame numbers ``t``; ``scale`` (n,) is the
+    body size.  Returns ``exchanged`` (n,) bool.
+
+    A second-order two-state Viterbi: the hidden state per frame is kept/exchanged, the cost
+    of a frame given the states of the two before it is the mean distance of each slot's
+    joint to its constant-velocity prediction, over body size.  Velocity matters: when the
+    legs cross in side view their positions coincide, but the swinging leg keeps moving
+    while the stance leg stays, so only the prediction tells which is which.  Missing joints
+    carry their last observation (up to ``max_gap`` frames); frames with no observation are
+    not in the sequence at all, so nothing can flip "for free" inside a gap.
+
+    Continuity fixes the labels only up to one global exchange per chain of linked frames
+    (chains break at gaps longer than ``max_gap``, and in effect wherever the limbs' two
+    labellings are about equally continuous).  ``prior``, a cost per exchanged frame, orients
+    each chain by agreement with the detector's raw labels (see below).
+    """
+    n, n_slots = obs.shape
+    if n < 2:
+        return np.zeros(n, dtype=bool)
+    half = n_slots // 2
+    perm = np.r_[half:n_slots, 0:half]  # exchange left and right slots
+    filled, avail = _forward_fill(y, obs, t, max_gap)
+    ys = np.stack([y, y[:, perm]], axis=1)  # (n, state, S, 2)
+    os_ = np.stack([obs, obs[:, perm]], axis=1)
+    fs = np.stack([filled, filled[:, perm]], axis=1)
+    avs = np.stack([avail, avail[:, perm]], axis=1)
+
+    def shifted(a: np.ndarray, k: int, fill: Any) -> np.ndarray:
+        out = np.full_like(a, fill)
+        out[k:] = a[: n - k]
+        return out
+
+    dt = np.r_[np.inf, np.diff(t).astype(np.float64)]
+    dt_prev = shifted(dt, 1, np.inf)
+    y1, o1 = shifted(ys, 1, np.nan), shifted(os_, 1, False)  # frame k-1, state b
+    y2, o2 = shifted(ys, 2, np.nan), shifted(os_, 2, False)  # frame k-2, state a
+    f1, a1 = shifted(fs, 1, np.nan), shifted(avs, 1, False)
+    with _quiet_nan():
+        ratio = np.where(np.isfinite(dt_prev), dt / dt_prev, 0.0)
+        vel = (y1[:, None] - y2[:, :, None]) * ratio[:, None, None, None, None]  # (n,a,b,S,2)
+        vel_ok = o1[:, None] & o2[:, :, None] & (dt <= max_gap)[:, None, None, None]
+        vel_ok &= (dt_prev <= max_gap)[:, None, None, None]
+        pred = f1[:, None] + np.where(vel_ok[..., None], vel, 0.0)  # (n, a, b, S, 2)
+        err = np.linalg.norm(ys[:, None, None] - pred[:, :, :, None], axis=-1)  # (n,a,b,c,S)
+        if _SWAP_MIN_PRED:
+            err0 = np.linalg.norm(ys[:, None, None] - f1[:, None, :, None], axis=-1)
+            err = np.fmin(err, err0)
+        err = np.minimum(err / scale[:, None, None, None, None], _SWAP_ERR_CAP)
+    valid = os_[:, None, None] & a1[:, None, :, None]
+    err = np.where(valid, err, 0.0)
+    cost = err.sum(-1) / np.maximum(valid.sum(-1), 1)  # (n, a, b, c)
+    broken = dt > max_gap  # no continuity across a long gap (and none into frame 0)
+    cost[broken] = 0.0
+
+    # The detector's own labels are right most of the time: every exchanged frame pays
+    # `prior`.  Continuity is blind to one global exchange per chain of linked frames (the
+    # cost above is symmetric), so within each chain this picks the orientation that agrees
+    # with the detector in most frames; and a stretch is relabelled only if the continuity
+    # it restores at its ends outweighs `prior` × its length, so noise at two weak links
+    # (legs close together, jitter) cannot flip a long stretch.
+    cost[:, :, :, 1] += prior
+
+    # Viterbi over pairs (s[k-1], s[k]); cost[1] does not depend on a (no velocity yet).
+    acc = cost[1, 0] + prior * np.array([[0.0], [1.0]])  # (b, c), b pays its own prior
+    back = np.zeros((n, 2, 2), dtype=np.int8)
+    for k in range(2, n):
+        tot = acc[:, :, None] + cost[k]  # (a, b, c)
+        back[k] = np.argmin(tot, axis=0)
+        acc = np.min(tot, axis=0)
+    states = np.zeros(n, dtype=np.int64)
+    states[n - 2], states[n - 1] = np.unravel_index(int(np.argmin(acc)), acc.shape)
+    for k in range(n - 1, 1, -1):
+        states[k - 2] = back[k, states[k - 1], states[k]]
+    return states == 1
+
+
+def fix_swaps(kp: np.ndarray, fps: float, max_gap: int) -> tuple[np.ndarray, dict[str, int]]:
+    """Correct left/right swaps per limb group in (T, V, 3) ``kp`` (missing = NaN xy)."""
+    kp = kp.copy()
+    scale = body_scale(kp[..., :2], fps)
+    fixed: dict[str, int] = {}
+    for group, parts in SWAP_GROUPS.items():
+        pairs = side_pairs(parts)
+        cols = [left for left, _ in pairs] + [right for _, right in pairs]
+        y = kp[:, cols, :2].astype(np.float64)
+        obs = np.isfinite(y).all(-1)
+        frames = np.flatnonzero(obs.any(1))
+        exchanged = swap_states(
+            y[frames], obs[frames], frames, scale[frames], max_gap, _SWAP_PRIOR_PER_S / fps
+        )
+        swap_frames = frames[exchanged]
+        half = len(pairs)
+        perm = np.r_[cols[half:], cols[:half]]
+        kp[np.ix_(swap_frames, cols)] = kp[np.ix_(swap_frames, perm)]
+        fixed[group] = int(swap_frames.size)
+    return kp, fixed
+
+
+# =============================================================================================
+# 4. Gap filling, 5. smoothing
+# =============================================================================================
+
+
+def fill_gaps(kp: np.ndarray, max_gap: int) -> tuple[np.ndarray, np.ndarray]:
+    """Fill interior NaN runs of at most ``max_gap`` frames; return (kp, imputed (T, V)).
+
+    PCHIP on each joint's valid samples: unlike linear interpolation it follows the curvature
+    of a fast limb (an ankle in swing) across the gap, and unlike a cubic spline it cannot
+    overshoot beyond its neighbours when the samples around the gap are noisy.  Only interior
+    gaps are filled (no extrapolation past the first or last detection).  Imputed points get
+    the lower confidence of the two samples bracketing their gap.
+    """
+    kp = kp.copy()
+    n_frames = kp.shape[0]
+    valid = np.isfinite(kp[..., :2]).all(-1)
+    frame = np.arange(n_frames)[:, None]
+    prev = np.maximum.accumulate(np.where(valid, frame, -1), axis=0)
+    nxt = np.minimum.accumulate(np.where(valid, frame, n_frames)[::-1], axis=0)[::-1]
+    imputed = ~valid & (prev >= 0) & (nxt < n_frames) & (nxt - prev - 1 <= max_gap)
+    if max_gap < 1 or not imputed.any():
+        return kp, np.zeros_like(valid)
+    for j in np.flatnonzero(imputed.any(0)):
+        good = np.flatnonzero(valid[:, j])
+        todo = np.flatnonzero(imputed[:, j])
+        kp[todo, j, :2] = PchipInterpolator(good, kp[good, j, :2], axis=0)(todo)
+        conf = kp[:, j, 2]
+        kp[todo, j, 2] = np.minimum(conf[prev[todo, j]], conf[nxt[todo, j]])
+    return kp, imputed
+
+
+def lowpass(
+    kp: np.ndarray, fps: float, cutoff_hz: float, order: int
+) -> tuple[np.ndarray, int, list[str], float]:
+    """Zero-lag Butterworth low-pass of the xy of every finite run long enough to pad.
+
+    ``sosfiltfilt`` runs the filter forwards and backwards (no phase lag, so event timing is
+    preserved) and pads each end; a run not longer than that padding would be dominated by
+    the padding's transient, so it is left unfiltered (such short islands between long gaps
+    are rare and are reported).  Runs are filtered separately because a filter must not run
+    across NaN.  Returns (kp, frames left unfiltered, notes, cut-off used).
+    """
+    kp = kp.copy()
+    notes: list[str] = []
+    if cutoff_hz <= 0:
+        return kp, 0, ["low-pass disabled"], 0.0
+    nyquist = fps / 2.0
+    used = float(cutoff_hz)
+    if used >= 0.95 * nyquist:
+        used = 0.9 * nyquist
+        notes.append(
+            f"lowpass_hz {cutoff_hz:g} >= Nyquist {nyquist:g} Hz at {fps:g} fps; "
+            f"clamped to {used:.3g} Hz"
+        )
+    sos = butter(order, used, btype="low", fs=fps, output="sos")
+    padlen = 3 * (2 * len(sos) + 1 - min((sos[:, 2] == 0).sum(), (sos[:, 5] == 0).sum()))
+    finite = np.isfinite(kp[..., :2]).all(-1)  # (T, V)
+    edges = np.diff(np.pad(finite, ((1, 1), (0, 0))).astype(np.int8), axis=0)
+    runs: dict[tuple[int, int], list[int]] = {}
+    for j in range(kp.shape[1]):
+        starts = np.flatnonzero(edges[:, j] == 1)
+        ends = np.flatnonzero(edges[:, j] == -1)
+        for s, e in zip(starts, ends, strict=True):
+            runs.setdefault((int(s), int(e)), []).append(j)
+    unfiltered = np.zeros(kp.shape[0], dtype=bool)
+    # Joints that share a run are filtered in one call (usually all of them).
+    for (s, e), joints in runs.items():
+        if e - s <= padlen:
+            unfiltered[s:e] = True
+            continue
+        kp[s:e, joints, :2] = sosfiltfilt(sos, kp[s:e, joints, :2].astype(np.float64), axis=0)
+    if unfiltered.any():
+        notes.append(f"{int(unfiltered.sum())} frames in runs <= {padlen} frames left unfiltered")
+    return kp, int(unfiltered.sum()), notes, used
+
+
+# =============================================================================================
+# Stage
+# =============================================================================================
+
+
+def _core_detected(kp: np.ndarray) -> np.ndarray:
+    """Frames with at least half of the core joints present."""
+    present = np.isfinite(kp[:, list(CORE_JOINTS), :2]).all(-1).sum(1)
+    return present * 2 >= len(CORE_JOINTS)
+
+
+def clean_pose(pose: PoseData, cfg: CleanConfig) -> tuple[PoseData, dict]:
+    """Clean one pose; returns the cleaned pose (``imputed`` set, no ``candidates``) and QC.
+
+    Low quality never raises: the QC record says ``excluded`` and why, and the cleaned pose
+    is still returned so the decision stays visible downstream.
+    """
+    n_frames, fps = pose.n_frames, float(pose.fps)
+    if n_frames == 0:
+        raise ValueError("pose has zero frames")
+    max_gap = int(np.floor(cfg.max_gap_s * fps + 1e-9))
+
+    # 1. Person: the file's own `keypoints` is only the importer's guess when it also carries
+    #    every detection.
+    if pose.candidates is not None:
+        cand = np.asarray(pose.candidates)
+        expected = (n_frames, pose.keypoints.shape[1], 3)
+        if cand.ndim != 4 or (cand.shape[0], *cand.shape[2:]) != expected:
+            raise ValueError(
+                f"candidates must be ({n_frames}, P, {pose.keypoints.shape[1]}, 3); "
+                f"got {cand.shape}"
+            )
+        kp, person = choose_person(cand, cfg.person, cfg.min_confidence, fps)
+    else:
+        kp = pose.keypoints.copy()
+        seen = np.isfinite(kp[..., :2]).all(-1).any(1)
+        person = {
+            "person_rule": "single",
+            "n_tracks": int(seen.any()),
+            "person_coverage": round(float(seen.mean()), 4),
+        }
+    kp = kp.astype(np.float64)
+
+    # 2. Confidence: below threshold is as good as missing; missing reads confidence 0.
+    with _quiet_nan():
+        missing = ~np.isfinite(kp[..., :2]).all(-1) | ~(kp[..., 2] >= cfg.min_confidence)
+    kp[missing] = (np.nan, np.nan, 0.0)
+    detected = _core_detected(kp)
+
+    # 3. Swaps before gap filling: interpolating between wrongly labelled samples would
+    #    spread the error into the gap.
+    swaps = {g: 0 for g in SWAP_GROUPS}
+    if cfg.fix_swaps:
+        kp, swaps = fix_swaps(kp, fps, max(max_gap, 1))
+
+    # 4. Gaps, 5. smoothing (after filling, so short gaps do not break runs to filter).
+    kp, imputed = fill_gaps(kp, max_gap)
+    if pose.imputed is not None:  # re-cleaning keeps earlier imputation flags
+        imputed |= pose.imputed & np.isfinite(kp[..., 0])
+    kp, n_unfiltered, notes, cutoff_used = lowpass(kp, fps, cfg.lowpass_hz, cfg.filter_order)
+
+    # 6. QC.
+    provided = np.isfinite(kp[..., 0]).any(0) | imputed.any(0)
+    denom = max(1, n_frames * int(provided.sum()))
+    valid_s = float(_core_detected(kp).sum()) / fps
+    detection_rate = float(detected.mean())
+    reasons = []
+    if detection_rate < cfg.min_detection_rate:
+        reasons.append(f"detection rate {detection_rate:.2f} < {cfg.min_detection_rate:g}")
+    if valid_s < cfg.min_duration_s:
+        reasons.append(f"only {valid_s:.2f} s of valid pose, duration < {cfg.min_duration_s:g} s")
+    qc: dict[str, Any] = {
+        "video_id": None,
+        "n_frames": n_frames,
+        "fps": fps,
+        "duration_s": round(n_frames / fps, 4),
+        "valid_duration_s": round(valid_s, 4),
+        "detection_rate": round(detection_rate, 4),
+        "frames_imputed": int(imputed.any(1).sum()),
+        "joints_imputed_pct": round(100.0 * imputed.sum() / denom, 3),
+        "joints_missing_pct": round(100.0 * (~np.isfinite(kp[..., 0]) & provided).sum() / denom, 3),
+        "swaps_fixed": swaps,
+        **person,
+        "lowpass_hz_used": round(cutoff_used, 4),
+        "frames_unfiltered": n_unfiltered,
+        "notes": notes,
+        "excluded": bool(reasons),
+        "reason": "; ".join(reasons),
+        "config": asdict(cfg),
+    }
+    cleaned = PoseData(
+        keypoints=kp.astype(np.float32),
+        fps=pose.fps,
+        frame_size=pose.frame_size,
+        backend=pose.backend,
+        backend_version=pose.backend_version,
+        imputed=imputed,
+        candidates=None,
+        joint_names=pose.joint_names,
+    )
+    return cleaned, qc
+
+
+def run(
+    in_path: str | Path,
+    out_path: str | Path,
+    qc_path: str | Path,
+    cfg: CleanConfig,
+    video_id: str | None = None,
+) -> dict:
+    """Clean one pose file; write the cleaned pose and its QC JSON atomically; return QC.
+
+    ``video_id`` defaults to the input file name up to its first dot.
+    """
+    in_path = Path(in_path)
+    try:
+        pose = load_pose(in_path)
+    except Exception as err:  # any failure to read is the file's fault: name the file
+        if str(in_path) in str(err):
+            raise
+        raise PoseFileError(f"{in_path}: unreadable pose file ({err})") from err
+    if pose.n_frames == 0:
+        raise PoseFileError(f"{in_path}: pose file has zero frames")
+    cleaned, qc = clean_pose(pose, cfg)
+    qc["video_id"] = video_id if video_id is not None else in_path.name.split(".")[0]
+    save_pose(cleaned, out_path)
+    write_json(qc, qc_path)
+    return qc

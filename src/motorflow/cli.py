@@ -1,0 +1,143 @@
+"""``motorflow <stage>``: every workflow stage as a command that runs outside Snakemake."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import yaml
+
+
+def _load_section(config: str | None, section: str) -> dict:
+    if not config:
+        return {}
+    with open(config) as fh:
+        return (yaml.safe_load(fh) or {}).get(section, {}) or {}
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from motorflow import synth
+
+    cfg = synth.cohort_config(_load_section(args.config, "synthetic"))
+    sheet = synth.make_sheet(cfg)
+    if args.sheet:
+        synth.write_sheet(sheet, args.sheet)
+    todo = sheet if not args.video_id else sheet[sheet["video_id"].isin(args.video_id)]
+    if args.video_id and len(todo) != len(args.video_id):
+        missing = sorted(set(args.video_id) - set(todo["video_id"]))
+        print(f"unknown video_id(s) for this cohort: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    if args.out:
+        out = Path(args.out)
+        for row in todo.itertuples():
+            synth.render_video(
+                cfg, row.video_id, row.subject_id, row.view,
+                out / "videos" / f"{row.video_id}.mp4",
+                out / "truth" / f"{row.video_id}.npz",
+                out / "truth" / f"{row.video_id}.json",
+            )  # fmt: skip
+            print(row.video_id)
+    return 0
+
+
+def cmd_pose(args: argparse.Namespace) -> int:
+    from motorflow import pose
+
+    opts = _load_section(args.config, "pose")
+    if args.backend:
+        opts["backend"] = args.backend
+    if args.max_people:
+        opts["max_people"] = args.max_people
+    size = tuple(args.frame_size) if args.frame_size else None
+    p = pose.run(args.input, args.output, pose.PoseConfig(**opts), fps=args.fps, frame_size=size)
+    print(f"{args.output}: {p.n_frames} frames, {p.fps:.2f} fps, backend {p.backend}")
+    return 0
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    from motorflow import clean
+
+    cfg = clean.CleanConfig(**_load_section(args.config, "clean"))
+    qc_path = args.qc or str(Path(args.output).with_suffix(".qc.json"))
+    qc = clean.run(args.input, args.output, qc_path, cfg, video_id=args.video_id)
+    print(json.dumps(qc, indent=2, default=str))
+    return 0
+
+
+def cmd_qc(args: argparse.Namespace) -> int:
+    from motorflow import qc
+
+    table = qc.summarise(args.records, args.output)
+    print(table.to_string(index=False))
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from motorflow import validate
+
+    result = validate.pose_accuracy(args.results, args.output)
+    print(validate.format_summary(result))
+    return 0 if result["passed"] or not args.strict else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="motorflow", description=__doc__)
+    ap.add_argument("-v", "--verbose", action="store_true", help="log progress (INFO)")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("synth", help="render the synthetic walking cohort (or part of it)")
+    p.add_argument("--config", help="config YAML (its `synthetic:` section)")
+    p.add_argument("--sheet", help="write the cohort's sample sheet (TSV) here")
+    p.add_argument("--out", help="folder for videos/ and truth/")
+    p.add_argument("--video-id", nargs="*", help="render only these videos")
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("pose", help="video or keypoint file → pose file (.npz)")
+    p.add_argument("input", help="a video, or a keypoint file/folder with --backend precomputed")
+    p.add_argument("output")
+    p.add_argument("--backend", choices=["mediapipe", "precomputed"])
+    p.add_argument("--max-people", type=int, help="people tracked per frame (mediapipe)")
+    p.add_argument("--fps", type=float, help="override the frame rate")
+    p.add_argument("--frame-size", type=int, nargs=2, metavar=("W", "H"))
+    p.add_argument("--config", help="config YAML (its `pose:` section)")
+    p.set_defaults(func=cmd_pose)
+
+    p = sub.add_parser("clean", help="pose file → cleaned pose file + QC record")
+    p.add_argument("input")
+    p.add_argument("output")
+    p.add_argument("--qc", help="QC JSON path (default: OUTPUT with .qc.json)")
+    p.add_argument("--video-id")
+    p.add_argument("--config", help="config YAML (its `clean:` section)")
+    p.set_defaults(func=cmd_clean)
+
+    p = sub.add_parser("qc", help="gather per-video QC records into one table")
+    p.add_argument("output", help="summary TSV")
+    p.add_argument("records", nargs="+", help="QC JSON files")
+    p.set_defaults(func=cmd_qc)
+
+    p = sub.add_parser("validate", help="pose accuracy of a synthetic run against its truth")
+    p.add_argument("--results", default="results", help="results folder of a synthetic run")
+    p.add_argument("--output", help="write the per-video table (TSV) and summary (JSON) here")
+    p.add_argument("--strict", action="store_true", help="exit 1 if an acceptance goal fails")
+    p.set_defaults(func=cmd_validate)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"motorflow {args.command}: error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""The pose-file format shared by every stage, and atomic writing of results.
+
+A pose file is an ``.npz`` with
+
+* ``keypoints``  float32 (T, V, 3): x px, y px, confidence; NaN coordinates where missing
+* ``joint_names`` str (V,): :data:`motorflow.skeleton.JOINT_NAMES`
+* ``fps`` float, ``frame_size`` int (2,) = width, height
+* ``backend`` str, ``backend_version`` str
+* optional ``imputed`` bool (T, V): frames filled by the cleaning stage
+* optional ``candidates`` float32 (T, P, V, 3): every person detected per frame, unordered,
+  when the source saw more than one (the cleaning stage chooses the assessed person)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from motorflow.skeleton import JOINT_NAMES, N_JOINTS
+
+
+class PoseFileError(ValueError):
+    """A pose file that does not follow the format."""
+
+
+@dataclass
+class PoseData:
+    keypoints: np.ndarray
+    fps: float
+    frame_size: tuple[int, int]
+    backend: str
+    backend_version: str = ""
+    imputed: np.ndarray | None = None
+    candidates: np.ndarray | None = None
+    joint_names: tuple[str, ...] = field(default=JOINT_NAMES)
+
+    def __post_init__(self) -> None:
+        kp = np.asarray(self.keypoints, dtype=np.float32)
+        if kp.ndim != 3 or kp.shape[1:] != (len(self.joint_names), 3):
+            raise PoseFileError(
+                f"keypoints must be (T, {len(self.joint_names)}, 3), got {kp.shape}"
+            )
+        self.keypoints = kp
+        if self.imputed is not None:
+            self.imputed = np.asarray(self.imputed, dtype=bool)
+            if self.imputed.shape != kp.shape[:2]:
+                raise PoseFileError(f"imputed must be {kp.shape[:2]}, got {self.imputed.shape}")
+        if self.candidates is not None:
+            self.candidates = np.asarray(self.candidates, dtype=np.float32)
+        if not (np.isfinite(self.fps) and self.fps > 0):
+            raise PoseFileError(f"fps must be positive, got {self.fps}")
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.keypoints.shape[0])
+
+    def joint(self, name: str) -> np.ndarray:
+        """(T, 3) trajectory of one joint."""
+        return self.keypoints[:, self.joint_names.index(name)]
+
+
+def save_pose(pose: PoseData, path: str | os.PathLike) -> None:
+    arrays = {
+        "keypoints": pose.keypoints.astype(np.float32),
+        "joint_names": np.array(pose.joint_names),
+        "fps": np.float64(pose.fps),
+        "frame_size": np.asarray(pose.frame_size, dtype=np.int64),
+        "backend": np.array(pose.backend),
+        "backend_version": np.array(pose.backend_version),
+    }
+    if pose.imputed is not None:
+        arrays["imputed"] = pose.imputed
+    if pose.candidates is not None:
+        arrays["candidates"] = pose.candidates.astype(np.float32)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+
+
+def load_pose(path: str | os.PathLike) -> PoseData:
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            names = tuple(str(n) for n in z["joint_names"])
+            if names != JOINT_NAMES:
+                raise PoseFileError(
+                    f"{path}: joint_names differ from motorflow's {N_JOINTS}-joint skeleton"
+                )
+            return PoseData(
+                keypoints=z["keypoints"],
+                fps=float(z["fps"]),
+                frame_size=tuple(int(v) for v in z["frame_size"]),
+                backend=str(z["backend"]),
+                backend_version=str(z["backend_version"]) if "backend_version" in z else "",
+                imputed=z["imputed"] if "imputed" in z else None,
+                candidates=z["candidates"] if "candidates" in z else None,
+                joint_names=names,
+            )
+    except (KeyError, OSError, ValueError) as err:
+        if isinstance(err, PoseFileError):
+            raise
+        raise PoseFileError(f"{path}: not a motorflow pose file ({err})") from err
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it onto ``path`` only on success.
+
+    A crash or kill mid-write leaves no half-written result behind (only a ``.tmp`` file that
+    the next run overwrites), which keeps Snakemake's stale detection truthful.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_json(obj: object, path: str | os.PathLike) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

@@ -1,0 +1,130 @@
+"""Validation against the synthetic cohort's truth: how good are the pose and clean stages?
+
+Per video, from ``results/synth/truth/{id}.npz|json``, ``results/pose/{id}.npz`` (raw) and
+``results/clean/{id}.npz``:
+
+* ``detection_rate``: frames where the assessed person's core joints (shoulders, hips, knees,
+  ankles) are at least half detected by the pose model (raw; before any gap filling);
+* ``mean_error_pct``: mean 2D distance of all 21 joints to the truth over frames where both
+  exist, in % of the walker's stature in pixels (truth JSON ``body_height_px``);
+* ``swapped_pct``: % of frames whose leg labels are exchanged relative to the truth, counted
+  only where the true ankles are > 5 % of stature apart (when legs cross, labels are moot).
+
+Goals (issue: foundation): median error <= 3 %, median swapped <= 1 %, median detection
+>= 98 %.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from motorflow.poseio import atomic_path, load_pose, write_json
+from motorflow.skeleton import INDEX
+
+GOALS = {"mean_error_pct": 3.0, "swapped_pct": 1.0, "detection_rate": 0.98}
+CORE = [INDEX[f"{s}_{p}"] for s in ("left", "right") for p in ("shoulder", "hip", "knee", "ankle")]
+_LEG = ("knee", "ankle", "heel", "toe")
+
+
+def detection_rate(kp: np.ndarray) -> float:
+    return float((np.isfinite(kp[:, CORE, 0]).sum(1) >= len(CORE) / 2).mean())
+
+
+def mean_error_pct(kp: np.ndarray, truth: np.ndarray, stature_px: float) -> float:
+    err = np.linalg.norm(kp[..., :2] - truth[..., :2], axis=-1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(100 * np.nanmean(err) / stature_px)
+
+
+def swapped_pct(kp: np.ndarray, truth: np.ndarray, stature_px: float) -> float:
+    left = [INDEX[f"left_{p}"] for p in _LEG]
+    right = [INDEX[f"right_{p}"] for p in _LEG]
+    t_l, t_r = truth[:, left, :2], truth[:, right, :2]
+    e_l, e_r = kp[:, left, :2], kp[:, right, :2]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        same = np.nanmean(np.linalg.norm(e_l - t_l, axis=-1) + np.linalg.norm(e_r - t_r, axis=-1), 1)
+        swap = np.nanmean(np.linalg.norm(e_l - t_r, axis=-1) + np.linalg.norm(e_r - t_l, axis=-1), 1)
+    apart = np.linalg.norm(truth[:, INDEX["left_ankle"], :2] - truth[:, INDEX["right_ankle"], :2], axis=-1)
+    ok = (apart > 0.05 * stature_px) & np.isfinite(same) & np.isfinite(swap)
+    return float(100 * np.mean(swap[ok] < same[ok])) if ok.any() else float("nan")
+
+
+def video_accuracy(truth_npz: Path, truth_json: Path, raw_npz: Path, clean_npz: Path) -> dict:
+    truth = load_pose(truth_npz).keypoints
+    info = json.loads(truth_json.read_text())
+    stature = float(info["body_height_px"])
+    raw = load_pose(raw_npz).keypoints
+    clean = load_pose(clean_npz).keypoints
+    n = min(len(truth), len(raw), len(clean))
+    truth, raw, clean = truth[:n], raw[:n], clean[:n]
+    return {
+        "video_id": info["video_id"],
+        "view": info["view"],
+        "second_person": info["second_person"],
+        "stature_px": stature,
+        "detection_rate": detection_rate(raw),
+        "raw_mean_error_pct": mean_error_pct(raw, truth, stature),
+        "mean_error_pct": mean_error_pct(clean, truth, stature),
+        "raw_swapped_pct": swapped_pct(raw, truth, stature),
+        "swapped_pct": swapped_pct(clean, truth, stature),
+    }
+
+
+def pose_accuracy(
+    results: str | Path = "results",
+    output: str | Path | None = None,
+    video_ids: list[str] | None = None,
+) -> dict:
+    """Evaluate the given synthetic videos (default: all with truth, raw and clean files)."""
+    results = Path(results)
+    rows = []
+    truth_dir = results / "synth" / "truth"
+    ids = video_ids if video_ids is not None else sorted(p.stem for p in truth_dir.glob("*.json"))
+    for vid in ids:
+        tj = truth_dir / f"{vid}.json"
+        paths = (tj.with_suffix(".npz"), tj, results / "pose" / f"{vid}.npz",
+                 results / "clean" / f"{vid}.npz")  # fmt: skip
+        if all(p.exists() for p in paths):
+            rows.append(video_accuracy(*paths))
+    if not rows:
+        raise FileNotFoundError(f"{results}: no synthetic video with truth, pose and clean files")
+    table = pd.DataFrame(rows)
+    medians = {k: float(table[k].median()) for k in
+               ("detection_rate", "raw_mean_error_pct", "mean_error_pct", "raw_swapped_pct",
+                "swapped_pct")}  # fmt: skip
+    passed = {
+        "mean_error_pct": medians["mean_error_pct"] <= GOALS["mean_error_pct"],
+        "swapped_pct": medians["swapped_pct"] <= GOALS["swapped_pct"],
+        "detection_rate": medians["detection_rate"] >= GOALS["detection_rate"],
+    }
+    result = {"n_videos": len(table), "median": medians, "goals": GOALS, "goal_met": passed,
+              "passed": all(passed.values()), "videos": table.to_dict(orient="records")}  # fmt: skip
+    if output:
+        out = Path(output)
+        with atomic_path(out.with_suffix(".tsv")) as tmp:
+            table.to_csv(tmp, sep="\t", index=False, float_format="%.4g")
+        write_json({k: v for k, v in result.items() if k != "videos"}, out.with_suffix(".json"))
+    return result
+
+
+def format_summary(result: dict) -> str:
+    m, ok = result["median"], result["goal_met"]
+    lines = [
+        f"pose accuracy on {result['n_videos']} synthetic videos (median over videos)",
+        f"  detection rate         {100 * m['detection_rate']:6.2f} %  (goal >= 98 %)  "
+        f"{'met' if ok['detection_rate'] else 'NOT met'}",
+        f"  mean joint error raw   {m['raw_mean_error_pct']:6.2f} %  of stature",
+        f"  mean joint error clean {m['mean_error_pct']:6.2f} %  (goal <= 3 %)  "
+        f"{'met' if ok['mean_error_pct'] else 'NOT met'}",
+        f"  swapped frames raw     {m['raw_swapped_pct']:6.2f} %",
+        f"  swapped frames clean   {m['swapped_pct']:6.2f} %  (goal <= 1 %)  "
+        f"{'met' if ok['swapped_pct'] else 'NOT met'}",
+    ]
+    return "\n".join(lines)

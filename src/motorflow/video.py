@@ -1,0 +1,129 @@
+"""Video decoding (streamed, constant memory) and encoding, with errors that name the file.
+
+PyAV (FFmpeg) decodes H.264, VP9, HEVC and the rest of FFmpeg's codecs; frames are yielded
+one at a time so memory does not grow with video length.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from motorflow.poseio import atomic_path
+
+
+class VideoError(ValueError):
+    """A video that cannot be used; the message names the file and the reason."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: str
+    width: int
+    height: int
+    fps: float
+    n_frames: int  # container's count (0 when unknown): an estimate, not a promise
+    codec: str
+    duration_s: float
+
+
+def _open(path: str | os.PathLike) -> av.container.InputContainer:
+    p = Path(path)
+    if not p.exists():
+        raise VideoError(f"{p}: file not found")
+    if p.stat().st_size == 0:
+        raise VideoError(f"{p}: empty file (0 bytes)")
+    try:
+        container = av.open(str(p))
+    except (av.error.FFmpegError, UnicodeDecodeError) as err:
+        raise VideoError(f"{p}: not a readable video ({err.__class__.__name__}: {err})") from err
+    if not container.streams.video:
+        container.close()
+        raise VideoError(f"{p}: contains no video stream")
+    return container
+
+
+def probe(path: str | os.PathLike) -> VideoInfo:
+    with _open(path) as c:
+        s = c.streams.video[0]
+        rate = s.average_rate or s.guessed_rate or s.base_rate
+        fps = float(rate) if rate else float("nan")
+        dur = float(s.duration * s.time_base) if s.duration else (
+            c.duration / av.time_base if c.duration else float("nan")
+        )
+        return VideoInfo(
+            path=str(path),
+            width=int(s.codec_context.width),
+            height=int(s.codec_context.height),
+            fps=fps,
+            n_frames=int(s.frames or 0),
+            codec=s.codec_context.name,
+            duration_s=dur,
+        )
+
+
+def iter_frames(path: str | os.PathLike, rgb: bool = False) -> Iterator[np.ndarray]:
+    """Yield decoded frames (H, W, 3) uint8, BGR by default (OpenCV's order).
+
+    A stream that breaks off mid-way (truncated or corrupt file) raises VideoError after the
+    frames that did decode, so callers never mistake a damaged file for a short one.
+    """
+    fmt = "rgb24" if rgb else "bgr24"
+    with _open(path) as c:
+        stream = c.streams.video[0]
+        stream.thread_type = "AUTO"
+        n = 0
+        try:
+            for frame in c.decode(stream):
+                n += 1
+                yield frame.to_ndarray(format=fmt)
+        except av.error.FFmpegError as err:
+            raise VideoError(f"{path}: decoding failed after {n} frames ({err})") from err
+        if n == 0:
+            raise VideoError(f"{path}: no decodable frames (corrupt or truncated)")
+        expected = int(stream.frames or 0)
+        # Containers that state a frame count let us detect silently truncated data.
+        if expected and n < 0.9 * expected:
+            raise VideoError(f"{path}: truncated, decoded {n} of {expected} frames")
+
+
+class VideoWriter:
+    """H.264 writer that only creates ``path`` if every frame was written (atomic rename)."""
+
+    def __init__(self, path: str | os.PathLike, width: int, height: int, fps: float,
+                 crf: int = 20) -> None:
+        self.path = Path(path)
+        self.width, self.height, self.fps, self.crf = width, height, fps, crf
+
+    def __enter__(self) -> VideoWriter:
+        self._atomic = atomic_path(self.path)
+        tmp = self._atomic.__enter__()
+        self._container = av.open(str(tmp), mode="w", format="mp4")
+        rate = Fraction(self.fps).limit_denominator(1001)
+        self._stream = self._container.add_stream("libx264", rate=rate)
+        self._stream.width, self._stream.height = self.width, self.height
+        self._stream.pix_fmt = "yuv420p"
+        self._stream.options = {"crf": str(self.crf), "preset": "veryfast"}
+        # One thread: the workflow runs videos in parallel, one core each.
+        self._stream.codec_context.thread_count = 1
+        return self
+
+    def write(self, frame_bgr: np.ndarray) -> None:
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame_bgr), format="bgr24")
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                for packet in self._stream.encode():
+                    self._container.mux(packet)
+        finally:
+            self._container.close()
+            self._atomic.__exit__(exc_type, exc, tb)

@@ -1,0 +1,548 @@
+"""Tests for motorflow.importers: exact joint mapping on synthetic files, then real files."""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from motorflow.importers import KeypointImportError, KeypointImportWarning, load_keypoints
+from motorflow.poseio import load_pose, save_pose
+from motorflow.skeleton import INDEX, JOINT_NAMES, N_JOINTS
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+# Written out independently of the module: source index -> motorflow joint.
+BODY25_TO_OURS = {
+    0: "nose", 2: "right_shoulder", 3: "right_elbow", 4: "right_wrist",
+    5: "left_shoulder", 6: "left_elbow", 7: "left_wrist",
+    9: "right_hip", 10: "right_knee", 11: "right_ankle",
+    12: "left_hip", 13: "left_knee", 14: "left_ankle",
+    15: "right_eye", 16: "left_eye", 17: "right_ear", 18: "left_ear",
+    19: "left_toe", 21: "left_heel", 22: "right_toe", 24: "right_heel",
+}  # fmt: skip
+COCO17_NAMES = [
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear",
+    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
+    "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
+]  # fmt: skip
+FEET = ("left_heel", "right_heel", "left_toe", "right_toe")
+
+
+def shared(*parts: str) -> Path:
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"../shared/data not present: {path} is missing")
+    return path
+
+
+def distinct(n: int, shift: float = 0.0) -> np.ndarray:
+    """(n, 3) points where point k is (10 + k, 200 + k, 0.5 + k / 100): each one traceable."""
+    k = np.arange(n, dtype=float)
+    return np.stack([10 + k + shift, 200 + k + shift, 0.5 + k / 100], axis=1)
+
+
+def write_openpose(folder: Path, frame: int, people: list[np.ndarray]) -> Path:
+    doc = {
+        "version": 1.3,
+        "people": [
+            {"person_id": [-1], "pose_keypoints_2d": p.ravel().tolist(), "face_keypoints_2d": []}
+            for p in people
+        ],
+    }
+    path = folder / f"clip_{frame:012d}_keypoints.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def assert_mapped(kp: np.ndarray, src: np.ndarray, mapping: dict[int, str]) -> None:
+    """Every mapped joint holds its source point; every other joint is NaN with conf 0."""
+    for k, name in mapping.items():
+        np.testing.assert_allclose(kp[INDEX[name]], src[k], rtol=1e-6, err_msg=name)
+    for name in set(JOINT_NAMES) - set(mapping.values()):
+        assert np.isnan(kp[INDEX[name], :2]).all(), name
+        assert kp[INDEX[name], 2] == 0, name
+
+
+# --------------------------------------------------------------------------- OpenPose
+
+
+def test_openpose_body25_mapping_exact(tmp_path):
+    src = distinct(25)
+    write_openpose(tmp_path, 0, [src])
+    pose = load_keypoints(tmp_path)
+    assert pose.n_frames == 1 and pose.candidates is None
+    assert pose.backend == "precomputed" and pose.backend_version == "openpose-body25-json"
+    assert pose.joint_names == JOINT_NAMES
+    assert_mapped(pose.keypoints[0], src, BODY25_TO_OURS)
+    # left/right not swapped: LShoulder (5) is the subject's left shoulder
+    assert pose.joint("left_shoulder")[0, 0] == pytest.approx(15)
+    assert pose.joint("right_heel")[0, 0] == pytest.approx(34)
+
+
+def test_openpose_missing_and_zero_confidence_are_nan(tmp_path):
+    src = distinct(25)
+    src[17] = 0.0  # REar not detected: OpenPose writes 0, 0, 0
+    src[11, 2] = 0.0  # RAnkle with coordinates but confidence 0
+    write_openpose(tmp_path, 0, [src])
+    kp = load_keypoints(tmp_path).keypoints[0]
+    for name in ("right_ear", "right_ankle"):
+        assert np.isnan(kp[INDEX[name], :2]).all() and kp[INDEX[name], 2] == 0
+    assert np.isfinite(kp[INDEX["left_ear"]]).all()
+
+
+def test_openpose_frames_sorted_numerically_gaps_and_empty_frames(tmp_path):
+    for frame in (10, 2, 0, 1):  # frame 1 has nobody; frames 3-9 have no file
+        write_openpose(tmp_path, frame, [] if frame == 1 else [distinct(25, shift=frame)])
+    pose = load_keypoints(tmp_path, fps=25.0, frame_size=(640, 360))
+    assert pose.n_frames == 11
+    assert pose.fps == 25.0 and pose.frame_size == (640, 360)
+    nose = pose.joint("nose")
+    assert nose[0, 0] == pytest.approx(10) and nose[2, 0] == pytest.approx(12)
+    assert nose[10, 0] == pytest.approx(20)
+    assert np.isnan(nose[[1, 3, 9], :2]).all() and (nose[[1, 3, 9], 2] == 0).all()
+
+
+def test_openpose_defaults_fps_30_and_estimates_frame_size(tmp_path):
+    src = distinct(25)
+    src[0, :2] = (639.2, 358.5)
+    write_openpose(tmp_path, 0, [src])
+    pose = load_keypoints(tmp_path)
+    assert pose.fps == 30.0
+    assert pose.frame_size == (640, 359)  # ceiling of the furthest point
+
+
+def test_openpose_multi_person_candidates_and_choice(tmp_path):
+    strong, weak = distinct(25), distinct(25, shift=100)
+    weak[:, 2] = 0.1
+    write_openpose(tmp_path, 0, [weak, strong])
+    write_openpose(tmp_path, 1, [strong])
+    pose = load_keypoints(tmp_path)
+    assert pose.candidates.shape == (2, 2, N_JOINTS, 3)
+    assert pose.candidates.dtype == np.float32
+    assert pose.joint("nose")[0, 0] == pytest.approx(10)  # highest mean confidence
+    assert pose.candidates[0, 0, INDEX["nose"], 0] == pytest.approx(110)
+    assert np.isnan(pose.candidates[1, 1, :, :2]).all()  # padding
+
+
+def test_openpose_coco18_model(tmp_path):
+    src = distinct(18)
+    write_openpose(tmp_path, 0, [src])
+    pose = load_keypoints(tmp_path)
+    assert pose.backend_version == "openpose-coco18-json"
+    mapping = {k: v for k, v in BODY25_TO_OURS.items() if k < 8}
+    mapping |= {
+        8: "right_hip",
+        9: "right_knee",
+        10: "right_ankle",
+        11: "left_hip",
+        12: "left_knee",
+        13: "left_ankle",
+        14: "right_eye",
+        15: "left_eye",
+        16: "right_ear",
+        17: "left_ear",
+    }
+    assert_mapped(pose.keypoints[0], src, mapping)
+
+
+def test_single_openpose_frame_file(tmp_path):
+    path = write_openpose(tmp_path, 7, [distinct(25)])
+    pose = load_keypoints(path)
+    assert pose.n_frames == 1
+    assert_mapped(pose.keypoints[0], distinct(25), BODY25_TO_OURS)
+
+
+def test_imported_pose_round_trips_through_pose_file(tmp_path):
+    write_openpose(tmp_path, 0, [distinct(25), distinct(25, 50)])
+    pose = load_keypoints(tmp_path, fps=29.97, frame_size=(320, 480))
+    save_pose(pose, tmp_path / "out" / "pose.npz")
+    back = load_pose(tmp_path / "out" / "pose.npz")
+    np.testing.assert_array_equal(back.keypoints, pose.keypoints)
+    np.testing.assert_array_equal(back.candidates, pose.candidates)
+    assert (back.backend, back.backend_version) == ("precomputed", "openpose-body25-json")
+
+
+# --------------------------------------------------------------------------- COCO family
+
+
+def test_alphapose_list_mapping_gaps_and_multi_person(tmp_path):
+    a, b = distinct(17), distinct(17, shift=300)
+    a[3, 2] = 0.0  # left ear with zero confidence
+    b[:, 2] = 0.2
+    dets = [
+        {"image_id": "0.jpg", "category_id": 1, "keypoints": a.ravel().tolist(), "score": 2.9},
+        {"image_id": "2.jpg", "category_id": 1, "keypoints": b.ravel().tolist(), "idx": 2},
+        {"image_id": "2.jpg", "category_id": 1, "keypoints": a.ravel().tolist(), "idx": 1},
+    ]
+    path = tmp_path / "res.json"
+    path.write_text(json.dumps(dets))
+    pose = load_keypoints(path)
+    assert pose.backend_version == "alphapose-coco17-json"
+    assert pose.n_frames == 3
+    assert np.isnan(pose.keypoints[1, :, :2]).all()  # frame 1 had no detection
+    assert_mapped(pose.keypoints[0], a, {k: n for k, n in enumerate(COCO17_NAMES) if k != 3})
+    assert pose.joint("left_ear")[0, 2] == 0
+    assert pose.candidates.shape == (3, 2, N_JOINTS, 3)
+    assert pose.joint("nose")[2, 0] == pytest.approx(10)  # the confident person
+    assert np.isnan(pose.keypoints[:, [INDEX[f] for f in FEET], :2]).all()
+
+
+def test_coco_result_list_with_integer_ids_and_halpe26_feet(tmp_path):
+    src = distinct(26)
+    path = tmp_path / "halpe.json"
+    path.write_text(json.dumps([{"image_id": 0, "keypoints": src.ravel().tolist()}]))
+    pose = load_keypoints(path)
+    assert pose.backend_version == "alphapose-halpe26-json"
+    mapping = dict(enumerate(COCO17_NAMES)) | {
+        20: "left_toe",
+        21: "right_toe",
+        24: "left_heel",
+        25: "right_heel",
+    }
+    assert_mapped(pose.keypoints[0], src, mapping)
+
+
+def test_coco_annotations_with_images(tmp_path):
+    src = distinct(17)
+    doc = {
+        "images": [
+            {"id": 12, "file_name": "f12.jpg", "width": 1280, "height": 720},
+            {"id": 10, "file_name": "f10.jpg", "width": 1280, "height": 720},
+            {"id": 11, "file_name": "f11.jpg", "width": 1280, "height": 720},
+        ],
+        "annotations": [
+            {"image_id": 12, "keypoints": src.ravel().tolist(), "score": 0.9},
+            {"image_id": 10, "keypoints": distinct(17, 5).ravel().tolist(), "score": 0.9},
+        ],
+    }
+    path = tmp_path / "coco.json"
+    path.write_text(json.dumps(doc))
+    pose = load_keypoints(path)
+    assert pose.backend_version == "coco-coco17-json"
+    assert pose.n_frames == 3 and pose.frame_size == (1280, 720)
+    assert_mapped(pose.keypoints[2], src, dict(enumerate(COCO17_NAMES)))
+    assert pose.joint("nose")[0, 0] == pytest.approx(15)
+    assert np.isnan(pose.keypoints[1, :, :2]).all()
+    assert load_keypoints(path, frame_size=(100, 50)).frame_size == (100, 50)
+
+
+def test_coco_ground_truth_visibility_flags(tmp_path):
+    kps = np.zeros((17, 3))
+    kps[:, :2] = distinct(17)[:, :2]
+    kps[:, 2] = 2
+    kps[5, 2] = 1  # labelled, occluded
+    kps[6] = 0  # not labelled
+    path = tmp_path / "gt.json"
+    ann = {"image_id": 0, "keypoints": kps.ravel().tolist()}
+    path.write_text(json.dumps({"annotations": [ann]}))
+    kp = load_keypoints(path).keypoints[0]
+    assert kp[INDEX["left_shoulder"], 2] == 1 and kp[INDEX["nose"], 2] == 1
+    assert np.isnan(kp[INDEX["right_shoulder"], :2]).all()
+
+
+def _mmpose_instance(points: np.ndarray) -> dict:
+    return {
+        "keypoints": points[:, :2].tolist(),
+        "keypoint_scores": points[:, 2].tolist(),
+        "bbox": [[0, 0, 10, 10]],
+        "bbox_score": 0.9,
+    }
+
+
+def test_mmpose_inferencer_list(tmp_path):
+    src = distinct(17)
+    frames = [
+        {"frame_id": 0, "instances": [_mmpose_instance(src)]},
+        {"frame_id": 1, "instances": []},
+        {"frame_id": 2, "instances": [_mmpose_instance(distinct(17, 1))]},
+    ]
+    path = tmp_path / "video.json"
+    path.write_text(json.dumps(frames))
+    pose = load_keypoints(path)
+    assert pose.backend_version == "mmpose-coco17-json"
+    assert pose.n_frames == 3 and pose.candidates is None
+    assert_mapped(pose.keypoints[0], src, dict(enumerate(COCO17_NAMES)))
+    assert np.isnan(pose.keypoints[1, :, :2]).all()
+
+
+def test_mmpose_demo_dict_is_one_based_and_multi_person(tmp_path):
+    src = distinct(17)
+    weak = distinct(17, 50)
+    weak[:, 2] = 0.05
+    doc = {
+        "meta_info": {"dataset_name": "coco", "num_keypoints": 17},
+        "instance_info": [
+            {"frame_id": 1, "instances": [_mmpose_instance(weak), _mmpose_instance(src)]},
+            {"frame_id": 2, "instances": [_mmpose_instance(src)]},
+        ],
+    }
+    path = tmp_path / "results_walk.json"
+    path.write_text(json.dumps(doc))
+    pose = load_keypoints(path)
+    assert pose.n_frames == 2
+    assert pose.candidates.shape == (2, 2, N_JOINTS, 3)
+    assert_mapped(pose.keypoints[0], src, dict(enumerate(COCO17_NAMES)))
+
+
+def test_mmpose_single_image_instance_list(tmp_path):
+    path = tmp_path / "img.json"
+    doc = {"meta_info": {}, "instance_info": [_mmpose_instance(distinct(17))]}
+    path.write_text(json.dumps(doc))
+    assert load_keypoints(path).n_frames == 1
+
+
+# --------------------------------------------------------------------------- CSV
+
+
+def _csv_frame(names: list[str], src: np.ndarray, conf: str = "conf") -> dict:
+    row = {}
+    for k, name in enumerate(names):
+        row |= {f"{name}_x": src[k, 0], f"{name}_y": src[k, 1], f"{name}_{conf}": src[k, 2]}
+    return row
+
+
+def test_csv_openpose_names_time_gaps_and_unknown_columns(tmp_path):
+    names = (
+        "Nose Neck RShoulder RElbow RWrist LShoulder LElbow LWrist MidHip RHip RKnee RAnkle "
+        "LHip LKnee LAnkle REye LEye REar LEar LBigToe LSmallToe LHeel RBigToe RSmallToe RHeel"
+    ).split()
+    rows = [_csv_frame(names, distinct(25, shift=t)) for t in range(4)]
+    rows[1]["LKnee_x"] = rows[1]["LKnee_y"] = rows[1]["LKnee_conf"] = np.nan  # gap
+    rows[2]["Nose_conf"] = 0.0
+    df = pd.DataFrame(rows)
+    df.insert(0, "time", [0.0, 0.04, 0.08, 0.16])  # 25 fps, frame at 0.12 s dropped
+    df["walk_name"], df["SAS_gait"], df["x_min"] = "w1", 1, 3.0
+    path = tmp_path / "walk.csv"
+    df.to_csv(path, index=False)
+    pose = load_keypoints(path)
+    assert pose.fps == pytest.approx(25.0)
+    assert pose.n_frames == 5
+    assert np.isnan(pose.keypoints[3, :, :2]).all()  # the dropped frame
+    assert_mapped(pose.keypoints[0], distinct(25), BODY25_TO_OURS)
+    assert_mapped(pose.keypoints[4], distinct(25, shift=3), BODY25_TO_OURS)
+    assert np.isnan(pose.joint("left_knee")[1, :2]).all()
+    assert np.isnan(pose.joint("nose")[2, :2]).all() and pose.joint("nose")[2, 2] == 0
+    assert pose.imputed is None
+    assert load_keypoints(path, fps=50.0).fps == 50.0
+
+
+@pytest.mark.parametrize("style", ["coco", "short"])
+def test_csv_coco_names(tmp_path, style):
+    short = (
+        "Nose LEye REye LEar REar LShoulder RShoulder LElbow RElbow LWrist RWrist "
+        "LHip RHip LKnee RKnee LAnkle RAnkle"
+    ).split()
+    names = COCO17_NAMES if style == "coco" else short
+    df = pd.DataFrame([_csv_frame(names, distinct(17), conf="score")] * 3)
+    df["fps"], df["width"], df["height"] = 60, 1920, 1080
+    path = tmp_path / "coco.csv"
+    df.to_csv(path, index=False)
+    pose = load_keypoints(path)
+    assert pose.n_frames == 3
+    assert pose.fps == 60.0  # no time column: the fps column
+    assert pose.frame_size == (1920, 1080)
+    assert_mapped(pose.keypoints[2], distinct(17), dict(enumerate(COCO17_NAMES)))
+
+
+def test_csv_points_without_confidence_are_kept_as_imputed(tmp_path):
+    df = pd.DataFrame([_csv_frame(COCO17_NAMES, distinct(17))] * 2)
+    df.loc[1, "left_knee_conf"] = np.nan  # source interpolated this point
+    path = tmp_path / "interp.csv"
+    df.to_csv(path, index=False)
+    pose = load_keypoints(path)
+    assert pose.imputed is not None and pose.imputed.sum() == 1
+    assert pose.imputed[1, INDEX["left_knee"]]
+    assert np.isfinite(pose.joint("left_knee")[1, :2]).all() and pose.joint("left_knee")[1, 2] == 0
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_empty_folder(tmp_path):
+    with pytest.raises(KeypointImportError, match="empty") as err:
+        load_keypoints(tmp_path)
+    assert str(tmp_path) in str(err.value)
+
+
+def test_folder_without_keypoint_json(tmp_path):
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(KeypointImportError, match=r"_keypoints\.json"):
+        load_keypoints(tmp_path)
+
+
+def test_malformed_json_names_file(tmp_path):
+    write_openpose(tmp_path, 0, [distinct(25)])
+    bad = tmp_path / "clip_000000000001_keypoints.json"
+    bad.write_text('{"people": [')
+    with pytest.raises(KeypointImportError, match="malformed JSON") as err:
+        load_keypoints(tmp_path)
+    assert bad.name in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "doc", [{"foo": 1}, [{"bar": 2}], [], {"people": "x"}, [{"image_id": 0, "keypoints": [1, 2]}]]
+)
+def test_unrecognised_json(tmp_path, doc):
+    path = tmp_path / "odd.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(KeypointImportError, match="odd.json"):
+        load_keypoints(path)
+
+
+def test_json_with_unknown_keypoint_count(tmp_path):
+    path = tmp_path / "k14.json"
+    path.write_text(json.dumps([{"image_id": 0, "keypoints": distinct(14).ravel().tolist()}]))
+    with pytest.raises(KeypointImportError, match="14 keypoints"):
+        load_keypoints(path)
+
+
+def test_json_with_no_person_at_all(tmp_path):
+    write_openpose(tmp_path, 0, [])
+    with pytest.raises(KeypointImportError, match="no person"):
+        load_keypoints(tmp_path)
+
+
+def test_csv_with_no_recognisable_columns(tmp_path):
+    path = tmp_path / "table.csv"
+    pd.DataFrame({"a": [1, 2], "b_x": [1, 2], "b_y": [3, 4]}).to_csv(path, index=False)
+    with pytest.raises(KeypointImportError, match="table.csv") as err:
+        load_keypoints(path)
+    assert "<Joint>_x" in str(err.value) and "found columns: a, b_x, b_y" in str(err.value)
+
+
+def test_csv_without_confidence_columns(tmp_path):
+    path = tmp_path / "kinect.csv"
+    pd.DataFrame({"time": [0, 0.1], "LKnee_x": [1, 2], "LKnee_y": [1, 2]}).to_csv(path, index=False)
+    with pytest.raises(KeypointImportError, match="kinect.csv.*no <Joint>_conf"):
+        load_keypoints(path)
+
+
+def test_csv_with_zero_rows(tmp_path):
+    path = tmp_path / "empty.csv"
+    path.write_text("time,Nose_x,Nose_y,Nose_conf\n")
+    with pytest.raises(KeypointImportError, match="empty.csv.*zero frames"):
+        load_keypoints(path)
+
+
+def test_openpose_folder_with_two_videos(tmp_path):
+    write_openpose(tmp_path, 0, [distinct(25)])
+    (tmp_path / "other_000000000000_keypoints.json").write_text(json.dumps({"people": []}))
+    with pytest.raises(KeypointImportError, match="frame number 0 appears in more than one"):
+        load_keypoints(tmp_path)
+
+
+def test_bad_arguments_name_the_file(tmp_path):
+    write_openpose(tmp_path, 0, [distinct(25)])
+    with pytest.raises(KeypointImportError, match="fps must be"):
+        load_keypoints(tmp_path, fps=0)
+    with pytest.raises(KeypointImportError, match="frame_size"):
+        load_keypoints(tmp_path, frame_size=(640, 0))
+
+
+def test_missing_path_and_unsupported_suffix(tmp_path):
+    with pytest.raises(KeypointImportError, match="nope.json"):
+        load_keypoints(tmp_path / "nope.json")
+    other = tmp_path / "pose.h5"
+    other.write_text("")
+    with pytest.raises(KeypointImportError, match="pose.h5.*unsupported"):
+        load_keypoints(other)
+
+
+# --------------------------------------------------------------------------- real files
+
+
+def test_real_cp_child_openpose():
+    folder = shared("keypoints", "cp_child_openpose")
+    pose = load_keypoints(folder, fps=29.97, frame_size=(320, 480))
+    assert pose.n_frames == 401
+    assert pose.frame_size == (320, 480) and pose.fps == pytest.approx(29.97)
+    assert pose.backend_version == "openpose-body25-json"
+    kp = pose.keypoints
+    feet = np.isfinite(kp[:, [INDEX[f] for f in FEET], 0]).all(axis=1)
+    assert feet.mean() > 0.9
+    for side in ("left", "right"):
+        ankle, knee = kp[:, INDEX[f"{side}_ankle"], 1], kp[:, INDEX[f"{side}_knee"], 1]
+        seen = np.isfinite(ankle) & np.isfinite(knee)
+        assert seen.sum() > 350
+        assert (ankle[seen] > knee[seen]).mean() > 0.95  # image y grows downwards
+    # The chosen person stays inside the stated frame; a second detection appears briefly.
+    assert np.nanmax(kp[..., 0]) <= 320 and np.nanmax(kp[..., 1]) <= 480
+    assert pose.candidates is not None and pose.candidates.shape[:2] == (401, 2)
+    assert np.isfinite(pose.candidates[:, 1, :, 0]).any(axis=1).sum() < 10
+    # Without arguments: default fps, frame size estimated from the furthest point.
+    plain = load_keypoints(folder)
+    assert plain.fps == 30.0
+    assert plain.frame_size == tuple(math.ceil(np.nanmax(plain.candidates[..., i])) for i in (0, 1))
+
+
+def test_real_alphapose_json():
+    path = shared("videos", "walk_frontal_pose2gait.alphapose.json")
+    pose = load_keypoints(path, fps=30.0, frame_size=(1920, 1080))
+    assert pose.backend_version == "alphapose-coco17-json"
+    assert abs(pose.n_frames - 5.5 * 30) <= 3
+    xy = pose.keypoints[:, :17, :2]
+    assert np.isfinite(xy).mean() > 0.95
+    assert (np.nanmin(xy, axis=(0, 1)) >= 0).all()
+    assert np.nanmax(xy[..., 0]) <= 1920 and np.nanmax(xy[..., 1]) <= 1080
+    assert np.isnan(pose.keypoints[:, [INDEX[f] for f in FEET], :2]).all()
+    # Walking towards the camera: the body grows in the image.
+    height = np.nanmedian(xy[:, 15:17, 1], axis=1) - xy[:, 0, 1]
+    assert np.nanmedian(height[-20:]) > np.nanmedian(height[:20])
+
+
+@pytest.mark.parametrize("kind", ["raw", "interpolated"])
+def test_real_older_adult_csv(kind):
+    files = sorted(shared("keypoints", "older_adult_openpose", kind).glob("*.csv"))
+    assert len(files) == 3
+    for path in files:
+        table = pd.read_csv(path)
+        pose = load_keypoints(path)
+        assert pose.n_frames == len(table)
+        assert pose.fps == pytest.approx(30.0, abs=0.2)  # from the time column
+        assert pose.frame_size == (1920, 1080)  # width/height columns
+        assert np.isnan(pose.keypoints[:, [INDEX[f] for f in FEET], :2]).all()  # no feet
+        # NaN gaps preserved where the source has them.
+        gaps = table["LAnkle_x"].isna().to_numpy()
+        assert np.isnan(pose.joint("left_ankle")[gaps, :2]).all()
+        # Coordinates kept unless the confidence is 0 (OpenPose's "not detected").
+        expected = table["RKnee_x"].where(~(table["RKnee_conf"] <= 0))
+        np.testing.assert_allclose(pose.joint("right_knee")[:, 0], expected, rtol=1e-6)
+        if kind == "raw":
+            assert gaps.any() or table["RAnkle_x"].isna().any()
+            assert pose.imputed is None
+        else:
+            # the source filled points but left their confidence empty
+            assert pose.imputed is not None and pose.imputed.any()
+
+
+def test_real_parkinsonism_normalised_trajectories():
+    files = sorted(shared("keypoints", "parkinsonism_2d").glob("tri_*/*/*.csv"))
+    assert files
+    for path in files:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            pose = load_keypoints(path)
+        table = pd.read_csv(path)
+        assert pose.n_frames == len(table)
+        assert 29.5 < pose.fps < 30.5
+        assert np.isfinite(pose.keypoints[:, :17, :2]).mean() > 0.95
+        assert np.isnan(pose.keypoints[:, [INDEX[f] for f in FEET], :2]).all()
+        # Centred on the mid-hip at (100, 100): not pixels, and the import says so.
+        mid_hip = pose.keypoints[:, [INDEX["left_hip"], INDEX["right_hip"]], :2].mean(axis=1)
+        np.testing.assert_allclose(np.nanmedian(mid_hip, axis=0), (100, 100), atol=1)
+        assert any(issubclass(w.category, KeypointImportWarning) for w in caught)
+
+
+def test_real_kinect_csv_is_rejected_with_file_name():
+    files = sorted(shared("keypoints", "parkinsonism_2d").glob("kinect_*/*/*.csv"))
+    assert files
+    for path in files:
+        with pytest.raises(KeypointImportError, match="no <Joint>_conf") as err:
+            load_keypoints(path)
+        assert path.name in str(err.value)

@@ -1,0 +1,21 @@
+# Pose stage: each video (or keypoint recording) -> results/pose/{video_id}.npz
+
+
+rule estimate_pose:
+    input:
+        unpack(get_pose_input),
+    output:
+        "results/pose/{video_id}.npz",
+    params:
+        source=get_source,
+        fps=get_fps,
+        options=config["pose"],
+    log:
+        "logs/pose/{video_id}.log",
+    benchmark:
+        "benchmarks/pose/{video_id}.tsv"
+    threads: 1
+    conda:
+        "../../envs/motorflow.yaml"
+    script:
+        "../scripts/pose.py"

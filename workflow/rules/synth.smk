@@ -1,0 +1,40 @@
+# The embedded synthetic walking cohort: videos plus exact truth (joints, gait parameters).
+
+
+rule write_cohort_sheet:
+    input:
+        code=CODE["synth"],
+    output:
+        "results/synth/samples.tsv",
+    params:
+        cohort=COHORT,
+    log:
+        "logs/synth/samples.log",
+    benchmark:
+        "benchmarks/synth/samples.tsv"
+    conda:
+        "../../envs/motorflow.yaml"
+    script:
+        "../scripts/write_sheet.py"
+
+
+rule render_video:
+    input:
+        code=CODE["synth"],
+    output:
+        video="results/synth/videos/{video_id}.mp4",
+        truth="results/synth/truth/{video_id}.npz",
+        params="results/synth/truth/{video_id}.json",
+    params:
+        cohort=render_params,
+        subject_id=lambda wc: samples.loc[wc.video_id, "subject_id"],
+        view=lambda wc: samples.loc[wc.video_id, "view"],
+    log:
+        "logs/synth/{video_id}.log",
+    benchmark:
+        "benchmarks/synth/{video_id}.tsv"
+    threads: 1
+    conda:
+        "../../envs/motorflow.yaml"
+    script:
+        "../scripts/render_video.py"

@@ -1,0 +1,28 @@
+# Validation of pose + clean against the synthetic cohort's truth (synthetic source only).
+
+
+rule validate_pose:
+    input:
+        truth=expand("results/synth/truth/{video_id}.npz", video_id=VIDEOS),
+        params=expand("results/synth/truth/{video_id}.json", video_id=VIDEOS),
+        raw=expand("results/pose/{video_id}.npz", video_id=VIDEOS),
+        clean=expand("results/clean/{video_id}.npz", video_id=VIDEOS),
+        code=CODE["validate"],
+    output:
+        table=report(
+            "results/validation/pose_accuracy.tsv",
+            category="QC",
+            caption="../report/pose_accuracy.rst",
+        ),
+        summary="results/validation/pose_accuracy.json",
+    params:
+        results="results",
+        video_ids=VIDEOS,
+    log:
+        "logs/validation/pose_accuracy.log",
+    benchmark:
+        "benchmarks/validation/pose_accuracy.tsv"
+    conda:
+        "../../envs/motorflow.yaml"
+    script:
+        "../scripts/validate.py"

@@ -1,0 +1,12 @@
+"""Snakemake adapter: pose estimation (or keypoint import) for one video."""
+
+from motorflow import pose
+from motorflow.logs import rule_logging
+
+with rule_logging(snakemake.log[0]):
+    pose.run(
+        snakemake.params.source,
+        snakemake.output[0],
+        pose.PoseConfig(**snakemake.params.options),
+        fps=snakemake.params.fps,
+    )
