@@ -33,6 +33,7 @@ def walker(
     speed: float | None = None,
     jump_hz: float = 0.0,
     jump_px: float = 0.0,
+    view: str = "side",
 ) -> np.ndarray:
     """(T, 21, 3) truth of a person seen from the side, walking to the right (+x).
 
@@ -40,6 +41,8 @@ def walker(
     swing opposite to the leg of their side, the hip centre translates at ``speed`` px/s
     (default: one stride length per stride).  ``height`` is nose-to-ground.  With
     ``speed=0`` and ``jump_*`` set it is a person jumping on the spot instead.
+    ``view="front"`` keeps the vertical motion but replaces each joint's horizontal
+    position by its lateral offset (facing the camera: the subject's left on image right).
     """
     h = height
     t = np.arange(round(duration_s * fps)) / fps
@@ -83,6 +86,13 @@ def walker(
     for side, dx in (("left", 1.0), ("right", -1.0)):
         put(f"{side}_eye", nose + [-0.01 * h + dx, -0.02 * h])
         put(f"{side}_ear", nose + [-0.06 * h + dx, -0.015 * h])
+    if view == "front":
+        lateral = {"hip": 0.08, "knee": 0.075, "ankle": 0.07, "heel": 0.07, "toe": 0.075,
+                   "shoulder": 0.12, "elbow": 0.14, "wrist": 0.15, "eye": 0.02, "ear": 0.045}
+        kp[:, INDEX["nose"], 0] = hip[:, 0]
+        for part, off in lateral.items():
+            kp[:, INDEX[f"left_{part}"], 0] = hip[:, 0] + off * h
+            kp[:, INDEX[f"right_{part}"], 0] = hip[:, 0] - off * h
     return kp
 
 
@@ -340,8 +350,15 @@ def _scene(seed: int = 0):
     rng = np.random.default_rng(seed)
     fps, n = 30.0, 240
     walk = walker(duration_s=8.0, x0=-150.0, ground_y=900.0)  # enters, crosses, leaves
-    jump = walker(duration_s=8.0, height=450.0, x0=1000.0, ground_y=1000.0, speed=0.0,
-                  jump_hz=1.5, jump_px=80.0)
+    jump = walker(
+        duration_s=8.0,
+        height=450.0,
+        x0=1000.0,
+        ground_y=1000.0,
+        speed=0.0,
+        jump_hz=1.5,
+        jump_px=80.0,
+    )
     back = walker(duration_s=8.0, height=120.0, x0=1500.0, ground_y=650.0, speed=0.0)
     truth = np.stack([walk, jump, back], axis=1)  # (T, 3, V, 3)
     people = add_noise(truth.reshape(n, -1, 3), 1.5, seed).reshape(truth.shape)

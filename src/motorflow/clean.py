@@ -68,7 +68,13 @@ _SWAP_ERR_CAP = 0.5  # one wild joint must not outvote the rest of the limb
 # (0.1–0.3 body sizes) at both ends of a swapped stretch, so stretches of up to ~1 s with
 # clear evidence are corrected, while a long stretch is not flipped on weak evidence.
 _SWAP_PRIOR_PER_S = 0.3
-_SWAP_MIN_PRED = True
+_MINPRED = True
+_PRIOR_MIN = 0.001
+_PRIOR_C = 0.25
+_SQ = False
+_NOROOT = False
+_DBG: dict = {}
+_PRIOR_FIXED = None
 
 
 @dataclass(frozen=True)
@@ -327,19 +333,6 @@ def body_scale(xy: np.ndarray, fps: float) -> np.ndarray:
     return np.maximum(med, 1.0)
 
 
-def _forward_fill(
-    y: np.ndarray, obs: np.ndarray, t: np.ndarray, max_age: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Carry the last observed value of each column forward for up to ``max_age`` frames."""
-    n, s = obs.shape
-    idx = np.where(obs, np.arange(n)[:, None], -1)
-    idx = np.maximum.accumulate(idx, axis=0)
-    safe = np.maximum(idx, 0)
-    filled = y[safe, np.arange(s)[None, :]]
-    avail = (idx >= 0) & (t[:, None] - t[safe] <= max_age)
-    return filled, avail
-
-
 def swap_states(
     y: np.ndarray,
     obs: np.ndarray,
@@ -356,11 +349,11 @@ def swap_states(
 
     A second-order two-state Viterbi: the hidden state per frame is kept/exchanged, the cost
     of a frame given the states of the two before it is the mean distance of each slot's
-    joint to its constant-velocity prediction, over body size.  Velocity matters: when the
-    legs cross in side view their positions coincide, but the swinging leg keeps moving
-    while the stance leg stays, so only the prediction tells which is which.  Missing joints
-    carry their last observation (up to ``max_gap`` frames); frames with no observation are
-    not in the sequence at all, so nothing can flip "for free" inside a gap.
+    joint to its prediction, over body size.  Velocity matters: when the legs cross in side
+    view their positions coincide, but the swinging leg keeps moving while the stance leg
+    stays, so only a constant-velocity prediction tells which is which.  Frames with no
+    observation are not in the sequence at all, so nothing can flip "for free" inside a gap
+    (carrying positions through it would let the carried labels flip with the state).
 
     Continuity fixes the labels only up to one global exchange per chain of linked frames
     (chains break at gaps longer than ``max_gap``, and in effect wherever the limbs' two
@@ -372,11 +365,8 @@ def swap_states(
         return np.zeros(n, dtype=bool)
     half = n_slots // 2
     perm = np.r_[half:n_slots, 0:half]  # exchange left and right slots
-    filled, avail = _forward_fill(y, obs, t, max_gap)
     ys = np.stack([y, y[:, perm]], axis=1)  # (n, state, S, 2)
     os_ = np.stack([obs, obs[:, perm]], axis=1)
-    fs = np.stack([filled, filled[:, perm]], axis=1)
-    avs = np.stack([avail, avail[:, perm]], axis=1)
 
     def shifted(a: np.ndarray, k: int, fill: Any) -> np.ndarray:
         out = np.full_like(a, fill)
@@ -387,19 +377,28 @@ def swap_states(
     dt_prev = shifted(dt, 1, np.inf)
     y1, o1 = shifted(ys, 1, np.nan), shifted(os_, 1, False)  # frame k-1, state b
     y2, o2 = shifted(ys, 2, np.nan), shifted(os_, 2, False)  # frame k-2, state a
-    f1, a1 = shifted(fs, 1, np.nan), shifted(avs, 1, False)
+    o1 = o1 & (dt <= max_gap)[:, None, None]
+    o2 = o2 & (dt + dt_prev <= max_gap)[:, None, None]
+    # Predict each slot from frame k-1, or from k-2 where it was missing at k-1: the pair
+    # state (a, b) knows both frames' labels, so a one-frame dropout keeps its link exactly.
     with _quiet_nan():
-        ratio = np.where(np.isfinite(dt_prev), dt / dt_prev, 0.0)
-        vel = (y1[:, None] - y2[:, :, None]) * ratio[:, None, None, None, None]  # (n,a,b,S,2)
-        vel_ok = o1[:, None] & o2[:, :, None] & (dt <= max_gap)[:, None, None, None]
-        vel_ok &= (dt_prev <= max_gap)[:, None, None, None]
-        pred = f1[:, None] + np.where(vel_ok[..., None], vel, 0.0)  # (n, a, b, S, 2)
-        err = np.linalg.norm(ys[:, None, None] - pred[:, :, :, None], axis=-1)  # (n,a,b,c,S)
-        if _SWAP_MIN_PRED:
-            err0 = np.linalg.norm(ys[:, None, None] - f1[:, None, :, None], axis=-1)
-            err = np.fmin(err, err0)
+        from1 = o1[:, None, :, :, None]  # (n, 1, b, S, 1)
+        base = np.where(from1, y1[:, None], y2[:, :, None])  # (n, a, b, S, 2)
+        base_ok = o1[:, None] | o2[:, :, None]  # (n, a, b, S)
+        ratio = np.where(np.isfinite(dt_prev), dt / dt_prev, 0.0)[:, None, None, None, None]
+        vel = (y1[:, None] - y2[:, :, None]) * ratio
+        vel_ok = o1[:, None] & o2[:, :, None]
+        pred = base + np.where(vel_ok[..., None], vel, 0.0)
+        # The better of the constant-velocity and the constant-position prediction: velocity
+        # from two jittery samples doubles their zigzag, and the last position alone suffices
+        # whenever the limbs are apart; velocity is needed only while they cross.
+        err = np.linalg.norm(ys[:, None, None] - pred[:, :, :, None], axis=-1)
+        if _MINPRED:
+            err = np.fmin(err, np.linalg.norm(ys[:, None, None] - base[:, :, :, None], axis=-1))
         err = np.minimum(err / scale[:, None, None, None, None], _SWAP_ERR_CAP)
-    valid = os_[:, None, None] & a1[:, None, :, None]
+        if _SQ:
+            err = err**2
+    valid = os_[:, None, None] & base_ok[:, :, :, None]
     err = np.where(valid, err, 0.0)
     cost = err.sum(-1) / np.maximum(valid.sum(-1), 1)  # (n, a, b, c)
     broken = dt > max_gap  # no continuity across a long gap (and none into frame 0)
@@ -411,6 +410,10 @@ def swap_states(
     # with the detector in most frames; and a stretch is relabelled only if the continuity
     # it restores at its ends outweighs `prior` × its length, so noise at two weak links
     # (legs close together, jitter) cannot flip a long stretch.
+    _DBG["cost"] = cost.copy(); _DBG["t"] = t
+    keep = cost[~broken, 0, 0, 0]
+    noise = float(np.median(keep)) if keep.size else 0.0
+    prior = max(_PRIOR_MIN, _PRIOR_C * noise) if _PRIOR_FIXED is None else _PRIOR_FIXED
     cost[:, :, :, 1] += prior
 
     # Viterbi over pairs (s[k-1], s[k]); cost[1] does not depend on a (no velocity yet).
@@ -435,7 +438,9 @@ def fix_swaps(kp: np.ndarray, fps: float, max_gap: int) -> tuple[np.ndarray, dic
     for group, parts in SWAP_GROUPS.items():
         pairs = side_pairs(parts)
         cols = [left for left, _ in pairs] + [right for _, right in pairs]
-        y = kp[:, cols, :2].astype(np.float64)
+        ev = side_pairs(parts[1:] if _NOROOT else parts)
+        ecols = [left for left, _ in ev] + [right for _, right in ev]
+        y = kp[:, ecols, :2].astype(np.float64)
         obs = np.isfinite(y).all(-1)
         frames = np.flatnonzero(obs.any(1))
         exchanged = swap_states(

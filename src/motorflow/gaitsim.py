@@ -281,9 +281,21 @@ def _cycle_stat(values: np.ndarray, cycle: np.ndarray, fn) -> float:
     return float(np.mean(out)) if out else float("nan")
 
 
-def _onsets(t: np.ndarray, contact: np.ndarray) -> np.ndarray:
-    """Times at which contact starts (initial contact), mid-way between samples."""
+def _onsets(t: np.ndarray, contact: np.ndarray, phase: np.ndarray) -> np.ndarray:
+    """Times at which contact starts (initial contact), mid-way between samples.
+
+    An initial contact ends a swing: a contact that breaks off and resumes within one stance
+    (the grounded point slipping past the "still" gate in double support) is not a new step.
+    """
     k = np.flatnonzero(~contact[:-1] & contact[1:]) + 1
+    u = phase % 1.0
+    seen_swing = np.cumsum((u >= SWING_START) & (u <= 0.95))
+    keep, last = [], 0
+    for i in k:
+        if seen_swing[i - 1] > last:
+            keep.append(i)
+            last = seen_swing[i - 1]
+    k = np.asarray(keep, dtype=int)
     return 0.5 * (t[k - 1] + t[k])
 
 
@@ -294,7 +306,7 @@ def gait_truth(w: Walk) -> dict:
     runs from one initial contact to the next of the same foot.
     """
     t, a = w.t, w.anthro
-    ic_times = [_onsets(t, w.contact[:, s]) for s in (0, 1)]
+    ic_times = [_onsets(t, w.contact[:, s], w.phase[:, s]) for s in (0, 1)]
     cycle = np.full((len(t), 2), -1)
     for s in (0, 1):
         for c, (t0, t1) in enumerate(zip(ic_times[s][:-1], ic_times[s][1:], strict=True)):

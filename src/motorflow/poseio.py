@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,11 @@ class PoseData:
                 raise PoseFileError(f"imputed must be {kp.shape[:2]}, got {self.imputed.shape}")
         if self.candidates is not None:
             self.candidates = np.asarray(self.candidates, dtype=np.float32)
+            c = self.candidates.shape
+            if len(c) != 4 or c[0] != kp.shape[0] or c[2:] != kp.shape[1:]:
+                raise PoseFileError(
+                    f"candidates must be ({kp.shape[0]}, P, {kp.shape[1]}, 3), got {c}"
+                )
         if not (np.isfinite(self.fps) and self.fps > 0):
             raise PoseFileError(f"fps must be positive, got {self.fps}")
 
@@ -103,9 +109,11 @@ def load_pose(path: str | os.PathLike) -> PoseData:
                 candidates=z["candidates"] if "candidates" in z else None,
                 joint_names=names,
             )
-    except (KeyError, OSError, ValueError) as err:
+    except (KeyError, OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
         if isinstance(err, PoseFileError):
-            raise
+            if str(err).startswith(f"{path}:"):
+                raise
+            raise PoseFileError(f"{path}: {err}") from err
         raise PoseFileError(f"{path}: not a motorflow pose file ({err})") from err
 
 

@@ -6,7 +6,9 @@ reason, so a clinician can fix the sheet without reading a traceback.
 
 from __future__ import annotations
 
+import math
 import os
+import warnings
 from pathlib import Path
 
 import jsonschema
@@ -28,15 +30,40 @@ def _schema(path: str | os.PathLike | None) -> dict:
 
 
 def read_sheet(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a TSV sheet; ``#`` starts a comment line; empty cells become missing."""
+    """Read a TSV sheet; a line whose first character is ``#`` is a comment (a ``#`` inside a
+    cell is data); empty cells become missing.
+
+    ``df.attrs["row_numbers"]`` holds each data row's line number in the file (header and
+    comment lines counted), which is how errors name rows.
+    """
     path = Path(path)
     if not path.exists():
         raise SheetError(f"{path}: sample sheet not found")
     try:
-        df = pd.read_csv(path, sep="\t", comment="#", dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        lines = path.read_text(encoding="utf-8-sig").replace("\r\n", "\n").split("\n")
+    except UnicodeDecodeError as err:
+        raise SheetError(f"{path}: not a readable TSV sheet ({err})") from err
+    skip = [i for i, ln in enumerate(lines) if not ln.strip() or ln.lstrip().startswith("#")]
+    skipped = set(skip)
+    kept = [i for i in range(len(lines)) if i not in skipped]
+    if not kept:
+        raise SheetError(f"{path}: empty sample sheet (no header line)")
+    n_fields = len(lines[kept[0]].split("\t"))
+    for i in kept[1:]:
+        if any(f.strip() for f in lines[i].split("\t")[n_fields:]):
+            raise SheetError(
+                f"{path}, row {i + 1}: more cells than the header's {n_fields} columns"
+            )
+    try:
+        with warnings.catch_warnings():  # surplus cells were checked above (empty ones only)
+            warnings.simplefilter("ignore", pd.errors.ParserWarning)
+            df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, index_col=False,
+                             skiprows=skip, encoding="utf-8-sig")
+    except pd.errors.ParserError as err:
         raise SheetError(f"{path}: not a readable TSV sheet ({err})") from err
     df.columns = [c.strip() for c in df.columns]
+    if len(kept) - 1 == len(df):  # (a quoted cell spanning lines would break the mapping)
+        df.attrs["row_numbers"] = [i + 1 for i in kept[1:]]
     return df
 
 
@@ -53,10 +80,12 @@ def validate_sheet(
     if df.empty:
         raise SheetError(f"{source}: no rows (at least one video is needed)")
     schema = _schema(schema_path)
-    validator = jsonschema.Draft7Validator(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    # Row numbers as the file shows them (header = row 1 unless comment lines precede it).
+    row_nos = df.attrs.get("row_numbers") or list(range(2, len(df) + 2))
     rows = []
     for i, rec in enumerate(df.to_dict(orient="records")):
-        row_no = i + 2  # header is row 1
+        row_no = row_nos[i]
         clean: dict = {}
         for key, value in rec.items():
             value = value.strip() if isinstance(value, str) else value
@@ -70,6 +99,11 @@ def validate_sheet(
                         f"{source}, row {row_no} ({rec.get('video_id', '?')}): "
                         f"{key} must be a number, got {value!r}"
                     ) from err
+                if not math.isfinite(value):
+                    raise SheetError(
+                        f"{source}, row {row_no} ({rec.get('video_id', '?')}): "
+                        f"{key} must be a finite number, got {rec[key]!r}"
+                    )
             clean[key] = value
         errors = sorted(validator.iter_errors(clean), key=lambda e: list(e.path))
         if errors:
@@ -88,14 +122,15 @@ def validate_sheet(
     dup = out["video_id"][out["video_id"].duplicated()]
     if len(dup):
         first = dup.iloc[0]
-        where = [i + 2 for i in out.index[out["video_id"] == first]]
+        where = [row_nos[i] for i in out.index[out["video_id"] == first]]
         raise SheetError(f"{source}: duplicate video_id {first!r} in rows {where}")
     per_subject = out.groupby("subject_id")["label"].nunique()
     mixed = per_subject[per_subject > 1]
     if len(mixed):
         s = mixed.index[0]
         found = sorted(out.loc[out["subject_id"] == s, "label"].unique())
-        raise SheetError(f"{source}: subject {s!r} carries several labels {found}")
+        where = [row_nos[i] for i in out.index[out["subject_id"] == s]]
+        raise SheetError(f"{source}: subject {s!r} carries several labels {found} (rows {where})")
     if "view" not in out:
         out["view"] = "unknown"
     out["view"] = out["view"].fillna("unknown")

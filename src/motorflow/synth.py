@@ -268,6 +268,21 @@ class Camera:
         return np.stack([u, v], -1)
 
 
+def _max_focal(pts_cam: np.ndarray, cx: float, cy: float, w: int, h: int, margin: float) -> float:
+    """Largest focal length (px) at which every camera-frame point projects inside the frame,
+    ``margin`` (fraction of the size) away from its edges; ``cx``, ``cy`` must lie inside."""
+    limit = np.inf
+    for axis, c, size in ((0, cx, w), (1, cy, h)):
+        r = pts_cam[..., axis] / pts_cam[..., 2]
+        r = r[np.isfinite(r)]
+        pos, neg = r[r > 1e-9], r[r < -1e-9]
+        if pos.size:
+            limit = min(limit, ((1 - margin) * size - c) / pos.max())
+        if neg.size:
+            limit = min(limit, (margin * size - c) / neg.min())
+    return float(limit)
+
+
 def to_camera(joints: np.ndarray, heading: float, origin: np.ndarray, cam_height: float) -> np.ndarray:
     """Walker frame (X fwd, Y up, Z right) → OpenCV camera frame (x right, y down, z ahead).
 
@@ -390,6 +405,9 @@ def render_video(
     local = walk.joints.copy()
     local[..., 0] += start
     cam_pts = to_camera(local, heading, origin, cam_h)
+    # Zoom out where the framing above would cut the walker off: it ignores that the camera
+    # height moves the body off-centre (feet below the frame) and that oblique walks come near.
+    f = cam.f = min(f, _max_focal(cam_pts, cam.cx, cam.cy, W, H, margin=0.03))
     uv = cam.project(cam_pts)
     # Camera shake: a smooth random walk of a few pixels.
     shake = np.cumsum(rng.normal(0, 0.6, (len(uv), 2)), 0)
@@ -416,13 +434,17 @@ def render_video(
         c2 = to_camera(j2, h2, np.array([x2, 0.0, d2]), cam_h)
         second = (cam.project(c2) + shake[:, None, :], c2[..., 2], f / c2[..., 2], random_look(rng), p2.height_m)
 
+    # Sensor noise from a small bank of frames, shifted per frame: per-frame normal() draws
+    # at 480p would double the rendering time.
+    bank = rng.normal(0, noise_sd, (4, H, W, 3)).astype(np.float32)
     with VideoWriter(out_video, W, H, cfg.fps) as vw:
         for t in range(len(uv)):
             frame = bg.copy()
             if second is not None:
                 draw_person(frame, second[0][t], second[1][t], second[2][t], second[3], second[4])
             draw_person(frame, uv[t], cam_pts[t, :, 2], scale[t], look, params.height_m)
-            noisy = frame.astype(np.float32) * gain[t] + rng.normal(0, noise_sd, frame.shape).astype(np.float32)
+            noise = np.roll(bank[t % 4], tuple(rng.integers(0, (H, W))), axis=(0, 1))
+            noisy = frame.astype(np.float32) * np.float32(gain[t]) + noise
             vw.write(np.clip(noisy, 0, 255).astype(np.uint8))
 
     kp = np.concatenate([uv, np.ones(uv.shape[:2] + (1,))], -1).astype(np.float32)

@@ -84,17 +84,27 @@ def pose_accuracy(
 ) -> dict:
     """Evaluate the given synthetic videos (default: all with truth, raw and clean files)."""
     results = Path(results)
-    rows = []
     truth_dir = results / "synth" / "truth"
     ids = video_ids if video_ids is not None else sorted(p.stem for p in truth_dir.glob("*.json"))
-    for vid in ids:
-        tj = truth_dir / f"{vid}.json"
-        paths = (tj.with_suffix(".npz"), tj, results / "pose" / f"{vid}.npz",
-                 results / "clean" / f"{vid}.npz")  # fmt: skip
-        if all(p.exists() for p in paths):
-            rows.append(video_accuracy(*paths))
-    if not rows:
+    quads = [
+        (truth_dir / f"{v}.npz", truth_dir / f"{v}.json", results / "pose" / f"{v}.npz",
+         results / "clean" / f"{v}.npz")
+        for v in ids
+    ]  # fmt: skip
+    quads = [q for q in quads if all(p.exists() for p in q)]
+    if not quads:
         raise FileNotFoundError(f"{results}: no synthetic video with truth, pose and clean files")
+    return accuracy_from_files(*zip(*quads, strict=True), output=output)
+
+
+def accuracy_from_files(
+    truth_npz, truth_json, raw_npz, clean_npz, output: str | Path | None = None
+) -> dict:
+    """Accuracy over matched lists of truth/raw/clean files; optionally write TSV + JSON."""
+    rows = [
+        video_accuracy(Path(a), Path(b), Path(c), Path(d))
+        for a, b, c, d in zip(truth_npz, truth_json, raw_npz, clean_npz, strict=True)
+    ]
     table = pd.DataFrame(rows)
     medians = {k: float(table[k].median()) for k in
                ("detection_rate", "raw_mean_error_pct", "mean_error_pct", "raw_swapped_pct",

@@ -13,6 +13,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 
 from motorflow.poseio import atomic_path
@@ -46,6 +47,10 @@ def _open(path: str | os.PathLike) -> av.container.InputContainer:
     if not container.streams.video:
         container.close()
         raise VideoError(f"{p}: contains no video stream")
+    if container.streams.video[0].codec_context is None:
+        # A damaged header (e.g. a truncated moov atom) or a codec FFmpeg cannot decode.
+        container.close()
+        raise VideoError(f"{p}: video stream without a usable decoder (corrupt header?)")
     return container
 
 
@@ -79,9 +84,13 @@ def iter_frames(path: str | os.PathLike, rgb: bool = False) -> Iterator[np.ndarr
         stream = c.streams.video[0]
         stream.thread_type = "AUTO"
         n = 0
+        first_t = last_t = None
         try:
             for frame in c.decode(stream):
                 n += 1
+                if frame.time is not None:
+                    first_t = frame.time if first_t is None else first_t
+                    last_t = frame.time
                 yield frame.to_ndarray(format=fmt)
         except av.error.FFmpegError as err:
             raise VideoError(f"{path}: decoding failed after {n} frames ({err})") from err
@@ -91,6 +100,20 @@ def iter_frames(path: str | os.PathLike, rgb: bool = False) -> Iterator[np.ndarr
         # Containers that state a frame count let us detect silently truncated data.
         if expected and n < 0.9 * expected:
             raise VideoError(f"{path}: truncated, decoded {n} of {expected} frames")
+        # Others (Matroska/WebM) state a duration: the decoded frames must span it.
+        if not expected and last_t is not None:
+            if stream.duration and stream.time_base:
+                duration = float(stream.duration * stream.time_base)
+            else:
+                duration = c.duration / av.time_base if c.duration else 0.0
+            rate = stream.average_rate or stream.guessed_rate
+            frame_s = 1.0 / float(rate) if rate else 0.0
+            covered = last_t - first_t + frame_s
+            if duration > 0 and covered < 0.9 * duration:
+                raise VideoError(
+                    f"{path}: truncated, decoded frames span {covered:.2f} s "
+                    f"of the stated {duration:.2f} s"
+                )
 
 
 class VideoWriter:
@@ -98,6 +121,8 @@ class VideoWriter:
 
     def __init__(self, path: str | os.PathLike, width: int, height: int, fps: float,
                  crf: int = 20) -> None:
+        if width % 2 or height % 2:
+            raise VideoError(f"{path}: frame size {width}x{height} must be even for yuv420p")
         self.path = Path(path)
         self.width, self.height, self.fps, self.crf = width, height, fps, crf
 
@@ -109,13 +134,22 @@ class VideoWriter:
         self._stream = self._container.add_stream("libx264", rate=rate)
         self._stream.width, self._stream.height = self.width, self.height
         self._stream.pix_fmt = "yuv420p"
-        self._stream.options = {"crf": str(self.crf), "preset": "veryfast"}
-        # One thread: the workflow runs videos in parallel, one core each.
+        # Single-threaded x264 including lookahead: the workflow runs videos in parallel, and
+        # x264's threaded lookahead made re-renders differ byte-wise (measured).
+        self._stream.options = {
+            "crf": str(self.crf),
+            "preset": "veryfast",
+            "x264-params": "threads=1:lookahead-threads=1:sliced-threads=0",
+        }
         self._stream.codec_context.thread_count = 1
+        self._stream.codec_context.thread_type = "NONE"
         return self
 
     def write(self, frame_bgr: np.ndarray) -> None:
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame_bgr), format="bgr24")
+        # Convert with OpenCV: FFmpeg's swscale bgr24 → yuv420p path gave different bytes
+        # from run to run for the same frames, which breaks byte-identical re-renders.
+        yuv = cv2.cvtColor(np.ascontiguousarray(frame_bgr), cv2.COLOR_BGR2YUV_I420)
+        frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
         for packet in self._stream.encode(frame):
             self._container.mux(packet)
 

@@ -15,9 +15,6 @@ rule validate_pose:
             caption="../report/pose_accuracy.rst",
         ),
         summary="results/validation/pose_accuracy.json",
-    params:
-        results="results",
-        video_ids=VIDEOS,
     log:
         "logs/validation/pose_accuracy.log",
     benchmark:

@@ -6,6 +6,8 @@ from motorflow import validate
 from motorflow.logs import rule_logging
 
 with rule_logging(snakemake.log[0]) as log:
-    out = Path(snakemake.output.table).with_suffix("")
-    result = validate.pose_accuracy(snakemake.params.results, out, video_ids=snakemake.params.video_ids)
+    i = snakemake.input
+    result = validate.accuracy_from_files(
+        i.truth, i.params, i.raw, i.clean, output=Path(snakemake.output.table).with_suffix("")
+    )
     log.info("\n%s", validate.format_summary(result))

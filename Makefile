@@ -1,0 +1,33 @@
+# Two entry points (README): `make run` and `make test`. Both build .venv from the pins.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CORES ?= 8
+
+.PHONY: run test lint env clean-results
+
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade "pip>=24"
+	# torch==2.13.0 resolves to the local CPU wheel (find-links); never the CUDA build.
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip check
+	touch $(STAMP)
+
+env: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/motorflow validate --results results
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks workflow/scripts
+	$(BIN)/snakemake --lint
+
+test: $(STAMP) lint
+	$(BIN)/pytest -q -rs
+
+clean-results:
+	rm -rf results logs .snakemake/incomplete
