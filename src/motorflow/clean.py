@@ -6,7 +6,7 @@ Steps, in this order (each is a function below):
    tracks and pick the assessed person (walking across, largest, or most detected).
 2. confidence filtering – coordinates with confidence < ``min_confidence`` become NaN.
 3. :func:`fix_swaps` – left/right label swaps of the legs and of the arms, corrected with a
-   two-state Viterbi over frames (continuity) plus a per-segment vote with the detector.
+   two-state Viterbi over frames: continuity, weighed against agreement with the detector.
 4. :func:`fill_gaps` – PCHIP interpolation of gaps up to ``max_gap_s``, flagged ``imputed``.
 5. :func:`lowpass` – zero-lag Butterworth (``sosfiltfilt``) on every long-enough finite run.
 6. a QC record that says whether the video is usable, and why not.
@@ -45,11 +45,10 @@ CORE_JOINTS: tuple[int, ...] = tuple(
     for side in ("left", "right")
 )
 
-# Swap groups.  Hips travel with the legs and shoulders with the arms: in side view the two
-# hips (shoulders) nearly coincide, so exchanging them with their limb is harmless and adds
-# no false evidence to the continuity cost, while in frontal view the detector's typical
-# error is a whole-side mirror, where the hip (shoulder) label flips together with its limb.
-# Keeping them in the group also keeps every thigh (upper arm) attached to its own hip.
+# Swap groups.  Hips travel with the legs and shoulders with the arms, so every thigh (upper
+# arm) stays attached to its own hip (shoulder), and a whole-side mirror, the typical error
+# in frontal view, is undone in one piece.  They do not vote, though: in side view the two
+# hips (shoulders) coincide and their continuity is pure jitter (see fix_swaps).
 SWAP_GROUPS: dict[str, tuple[str, ...]] = {"legs": LEG_JOINTS, "arms": ARM_JOINTS}
 
 # --- tracking constants (distances in units of the person's bounding-box size) -------------
@@ -61,20 +60,16 @@ _TRACK_MAX_LOST_S = 1.0  # a track unseen this long ends (occlusion behind anoth
 _TRACK_SIZE_WEIGHT = 0.5  # cost per unit |log size ratio|: near and far people differ in size
 _WALKER_MIN_PRESENCE = 0.25  # "walks_across" ignores tracks shorter than this × the longest
 
-# --- swap constants (distances in units of per-frame body size) -----------------------------
+# --- swap constants (costs are mean joint distances in units of per-frame body size) -------
 _SWAP_ERR_CAP = 0.5  # one wild joint must not outvote the rest of the limb
-# Cost per second of relabelling a group against the detector, in the same units as the
-# continuity cost of one frame.  A wrong label costs continuity ~ the limbs' separation
-# (0.1–0.3 body sizes) at both ends of a swapped stretch, so stretches of up to ~1 s with
-# clear evidence are corrected, while a long stretch is not flipped on weak evidence.
-_SWAP_PRIOR_PER_S = 0.3
-_MINPRED = True
-_PRIOR_MIN = 0.001
-_PRIOR_C = 0.25
-_SQ = False
-_NOROOT = False
-_DBG: dict = {}
-_PRIOR_FIXED = None
+# Relabelling must buy continuity.  Each frame relabelled against the detector costs a
+# fraction of the data's own jitter (the median frame cost of the raw labels), so noise cannot
+# flip a long stretch; each change of labelling costs a fixed amount, so a stretch is relabelled
+# only when the evidence at *both* of its ends is clear (a real swap has the limbs' separation,
+# typically 0.1–0.3, at each end; a double detection or jitter gives one-sided, small gains).
+_SWAP_PRIOR_NOISE = 0.1
+_SWAP_PRIOR_MIN = 1e-3
+_SWAP_SWITCH = 0.03
 
 
 @dataclass(frozen=True)
@@ -179,7 +174,8 @@ def link_tracks(candidates: np.ndarray, min_conf: float, fps: float) -> list[np.
     """Link unordered per-frame detections (T, P, V, 3) into tracks.
 
     Returns one (n, 2) int array of (frame, slot) per track.  Frame by frame, the active
-    tracks' poses are predicted with a constant centre velocity and matched to detections by
+    tracks' poses are predicted at constant velocity (a smoothed median joint shift, which
+    tells two people apart while one walks past the other) and matched to detections by
     Hungarian assignment on the mean joint distance normalised by body size (taken as the
     smaller of the distances to the detection and to its left/right mirror, so detector label
     swaps do not break a track) plus a size-mismatch term.  Matches beyond a gate that widens
@@ -339,7 +335,6 @@ def swap_states(
     t: np.ndarray,
     scale: np.ndarray,
     max_gap: int,
-    prior: float,
 ) -> np.ndarray:
     """Which frames of one limb group have their left/right labels exchanged.
 
@@ -357,8 +352,9 @@ def swap_states(
 
     Continuity fixes the labels only up to one global exchange per chain of linked frames
     (chains break at gaps longer than ``max_gap``, and in effect wherever the limbs' two
-    labellings are about equally continuous).  ``prior``, a cost per exchanged frame, orients
-    each chain by agreement with the detector's raw labels (see below).
+    labellings are about equally continuous, e.g. legs crossing under heavy jitter).  A small
+    cost per exchanged frame orients each chain by agreement with the detector's raw labels,
+    and a cost per change of labelling keeps one-sided evidence from relabelling anything.
     """
     n, n_slots = obs.shape
     if n < 2:
@@ -389,15 +385,8 @@ def swap_states(
         vel = (y1[:, None] - y2[:, :, None]) * ratio
         vel_ok = o1[:, None] & o2[:, :, None]
         pred = base + np.where(vel_ok[..., None], vel, 0.0)
-        # The better of the constant-velocity and the constant-position prediction: velocity
-        # from two jittery samples doubles their zigzag, and the last position alone suffices
-        # whenever the limbs are apart; velocity is needed only while they cross.
-        err = np.linalg.norm(ys[:, None, None] - pred[:, :, :, None], axis=-1)
-        if _MINPRED:
-            err = np.fmin(err, np.linalg.norm(ys[:, None, None] - base[:, :, :, None], axis=-1))
+        err = np.linalg.norm(ys[:, None, None] - pred[:, :, :, None], axis=-1)  # (n,a,b,c,S)
         err = np.minimum(err / scale[:, None, None, None, None], _SWAP_ERR_CAP)
-        if _SQ:
-            err = err**2
     valid = os_[:, None, None] & base_ok[:, :, :, None]
     err = np.where(valid, err, 0.0)
     cost = err.sum(-1) / np.maximum(valid.sum(-1), 1)  # (n, a, b, c)
@@ -407,14 +396,18 @@ def swap_states(
     # The detector's own labels are right most of the time: every exchanged frame pays
     # `prior`.  Continuity is blind to one global exchange per chain of linked frames (the
     # cost above is symmetric), so within each chain this picks the orientation that agrees
-    # with the detector in most frames; and a stretch is relabelled only if the continuity
-    # it restores at its ends outweighs `prior` × its length, so noise at two weak links
-    # (legs close together, jitter) cannot flip a long stretch.
-    _DBG["cost"] = cost.copy(); _DBG["t"] = t
+    # with the detector in most frames.  Scaling it to the jitter of the raw labelling keeps
+    # noisy data from being relabelled on noise, clean data from keeping obvious swaps.
     keep = cost[~broken, 0, 0, 0]
     noise = float(np.median(keep)) if keep.size else 0.0
-    prior = max(_PRIOR_MIN, _PRIOR_C * noise) if _PRIOR_FIXED is None else _PRIOR_FIXED
+    prior = max(_SWAP_PRIOR_MIN, _SWAP_PRIOR_NOISE * noise)
     cost[:, :, :, 1] += prior
+    # Every change of labelling pays a fixed amount: a swapped stretch has clear evidence at
+    # both ends, while jitter or a frame where the detector puts both labels on one limb
+    # gives a gain at one end only.  It also prefers, between two labellings that restore the
+    # same continuity, the one with fewer changes.
+    cost[:, :, 0, 1] += _SWAP_SWITCH
+    cost[:, :, 1, 0] += _SWAP_SWITCH
 
     # Viterbi over pairs (s[k-1], s[k]); cost[1] does not depend on a (no velocity yet).
     acc = cost[1, 0] + prior * np.array([[0.0], [1.0]])  # (b, c), b pays its own prior
@@ -438,14 +431,14 @@ def fix_swaps(kp: np.ndarray, fps: float, max_gap: int) -> tuple[np.ndarray, dic
     for group, parts in SWAP_GROUPS.items():
         pairs = side_pairs(parts)
         cols = [left for left, _ in pairs] + [right for _, right in pairs]
-        ev = side_pairs(parts[1:] if _NOROOT else parts)
-        ecols = [left for left, _ in ev] + [right for _, right in ev]
+        # The evidence comes from the distal joints only: in side view the two hips (two
+        # shoulders) coincide, so their "continuity" is pure jitter that dilutes the rest.
+        evidence = side_pairs(parts[1:])
+        ecols = [left for left, _ in evidence] + [right for _, right in evidence]
         y = kp[:, ecols, :2].astype(np.float64)
         obs = np.isfinite(y).all(-1)
         frames = np.flatnonzero(obs.any(1))
-        exchanged = swap_states(
-            y[frames], obs[frames], frames, scale[frames], max_gap, _SWAP_PRIOR_PER_S / fps
-        )
+        exchanged = swap_states(y[frames], obs[frames], frames, scale[frames], max_gap)
         swap_frames = frames[exchanged]
         half = len(pairs)
         perm = np.r_[cols[half:], cols[:half]]

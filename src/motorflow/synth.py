@@ -268,18 +268,20 @@ class Camera:
         return np.stack([u, v], -1)
 
 
-def _max_focal(pts_cam: np.ndarray, cx: float, cy: float, w: int, h: int, margin: float) -> float:
+def _max_focal(
+    pts_cam: np.ndarray, cx: float, cy: float, w: int, h: int, margin: np.ndarray
+) -> float:
     """Largest focal length (px) at which every camera-frame point projects inside the frame,
-    ``margin`` (fraction of the size) away from its edges; ``cx``, ``cy`` must lie inside."""
+    ``margin`` (x, y px) away from its edges; the principal point must lie inside that."""
     limit = np.inf
     for axis, c, size in ((0, cx, w), (1, cy, h)):
         r = pts_cam[..., axis] / pts_cam[..., 2]
         r = r[np.isfinite(r)]
         pos, neg = r[r > 1e-9], r[r < -1e-9]
         if pos.size:
-            limit = min(limit, ((1 - margin) * size - c) / pos.max())
+            limit = min(limit, (size - margin[axis] - c) / pos.max())
         if neg.size:
-            limit = min(limit, (margin * size - c) / neg.min())
+            limit = min(limit, (margin[axis] - c) / neg.min())
     return float(limit)
 
 
@@ -405,13 +407,14 @@ def render_video(
     local = walk.joints.copy()
     local[..., 0] += start
     cam_pts = to_camera(local, heading, origin, cam_h)
+    # Camera shake: a smooth random walk of a few pixels.
+    shake = np.cumsum(rng.normal(0, 0.6, (len(cam_pts), 2)), 0)
+    shake -= np.linspace(shake[0], shake[-1], len(cam_pts))
     # Zoom out where the framing above would cut the walker off: it ignores that the camera
     # height moves the body off-centre (feet below the frame) and that oblique walks come near.
-    f = cam.f = min(f, _max_focal(cam_pts, cam.cx, cam.cy, W, H, margin=0.03))
+    margin = 0.02 * np.array([W, H]) + np.abs(shake).max(0)
+    f = cam.f = min(f, _max_focal(cam_pts, cam.cx, cam.cy, W, H, margin))
     uv = cam.project(cam_pts)
-    # Camera shake: a smooth random walk of a few pixels.
-    shake = np.cumsum(rng.normal(0, 0.6, (len(uv), 2)), 0)
-    shake -= np.linspace(shake[0], shake[-1], len(uv))
     uv = uv + shake[:, None, :]
     scale = f / cam_pts[..., 2]  # px per metre at each joint
 
