@@ -199,7 +199,9 @@ def simulate_walk(
     # and does not slide; the pelvis moves to honour that.
     pts = np.stack([legs[s][k] for s in (0, 1) for k in ("heel", "toe")], 1)  # (n, 4, 2)
     # A swinging foot may not bear weight even when its toe passes close to the floor.
-    loadable = np.stack([(phases[s] % 1.0 < SWING_START) | (phases[s] % 1.0 > 0.95) for s in (0, 1)], 1)
+    loadable = np.stack(
+        [(phases[s] % 1.0 < SWING_START) | (phases[s] % 1.0 > 0.95) for s in (0, 1)], 1
+    )
     loadable = np.repeat(loadable, 2, axis=1)
     lowest = np.argmin(np.where(loadable, pts[..., 1], np.inf), axis=1)
     pelvis_y = -pts[np.arange(n_fine), lowest, 1]
@@ -214,7 +216,9 @@ def simulate_walk(
     world_vx = np.gradient(rel_x + pelvis_x[:, None], dt, axis=0)
     near = (pts[..., 1] + pelvis_y[:, None] < CONTACT_TOL * a.height) & loadable
     still = np.abs(world_vx) < 0.25 * a.leg_length
-    contact_fine = np.stack([np.any((near & still)[:, 2 * s : 2 * s + 2], axis=1) for s in (0, 1)], 1)
+    contact_fine = np.stack(
+        [np.any((near & still)[:, 2 * s : 2 * s + 2], axis=1) for s in (0, 1)], 1
+    )
 
     # Trunk: forward lean plus sway at step frequency; small lateral roll at stride frequency.
     pitch = p.trunk_lean_deg + 0.5 * p.trunk_sway_deg * np.sin(2 * np.pi * 2 * (ph_l - 0.1))
@@ -324,7 +328,9 @@ def gait_truth(w: Walk) -> dict:
     t0, t1 = ic_times[0][0], ic_times[0][-1]
     speed = (np.interp(t1, t, w.pelvis[:, 0]) - np.interp(t0, t, w.pelvis[:, 0])) / (t1 - t0)
 
-    stance = [100 * _cycle_stat(w.contact[:, s].astype(float), cycle[:, s], np.mean) for s in (0, 1)]
+    stance = [
+        100 * _cycle_stat(w.contact[:, s].astype(float), cycle[:, s], np.mean) for s in (0, 1)
+    ]
     both = (w.contact[:, 0] & w.contact[:, 1]).astype(float)
     step_asym = abs(np.mean(steps[0]) - np.mean(steps[1])) / np.mean(steps[0] + steps[1])
     st: list[list[float]] = [[], []]

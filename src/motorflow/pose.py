@@ -72,7 +72,9 @@ class PoseConfig:
 
     def __post_init__(self) -> None:
         if self.backend not in ("mediapipe", "precomputed"):
-            raise ValueError(f"pose backend must be 'mediapipe' or 'precomputed', not {self.backend!r}")
+            raise ValueError(
+                f"pose backend must be 'mediapipe' or 'precomputed', not {self.backend!r}"
+            )
         if self.max_people < 1:
             raise ValueError("max_people must be >= 1")
 
@@ -183,12 +185,15 @@ def estimate_video(path: str | os.PathLike, cfg: PoseConfig) -> PoseData:
         raise PoseError(f"{path}: too short, {n} frames < min_frames {cfg.min_frames}")
     detected = np.isfinite(cands[..., 0]).any(axis=(1, 2))
     if detected.mean() < cfg.min_detected_fraction:
-        raise PoseError(
-            f"{path}: no person detected ({detected.sum()} of {n} frames have anybody)"
-        )
+        raise PoseError(f"{path}: no person detected ({detected.sum()} of {n} frames have anybody)")
     multi = np.isfinite(cands[:, 1:, 0, 0]).any() if cands.shape[1] > 1 else False
-    log.info("%s: %d frames, person in %.1f %%, %.1f frames/s", path, n,
-             100 * detected.mean(), n / (time.perf_counter() - t0))
+    log.info(
+        "%s: %d frames, person in %.1f %%, %.1f frames/s",
+        path,
+        n,
+        100 * detected.mean(),
+        n / (time.perf_counter() - t0),
+    )
     return PoseData(
         keypoints=_primary(cands),
         fps=fps,

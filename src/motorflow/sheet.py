@@ -57,8 +57,15 @@ def read_sheet(path: str | os.PathLike) -> pd.DataFrame:
     try:
         with warnings.catch_warnings():  # surplus cells were checked above (empty ones only)
             warnings.simplefilter("ignore", pd.errors.ParserWarning)
-            df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, index_col=False,
-                             skiprows=skip, encoding="utf-8-sig")
+            df = pd.read_csv(
+                path,
+                sep="\t",
+                dtype=str,
+                keep_default_na=False,
+                index_col=False,
+                skiprows=skip,
+                encoding="utf-8-sig",
+            )
     except pd.errors.ParserError as err:
         raise SheetError(f"{path}: not a readable TSV sheet ({err})") from err
     df.columns = [c.strip() for c in df.columns]

@@ -107,7 +107,9 @@ def sample_subject(
         arm_swing_deg=sided(float(max(arm, 1.0)), 0.3),
         elbow_flexion_deg=sided(15.0 + 2.0 * LEVELS.index(level) ** 2, 3.0),
     )
-    info = dict(anthro, level=level, hemiplegic_side=("left", "right")[affected] if hemi else "none")
+    info = dict(
+        anthro, level=level, hemiplegic_side=("left", "right")[affected] if hemi else "none"
+    )
     return calibrate(params, rng), info
 
 
@@ -222,7 +224,9 @@ def _background(w: int, h: int, rng: np.random.Generator, horizon: float) -> np.
             cv2.rectangle(img, (x0, y0), (x0 + bw, y0 + bh), (30, 30, 30), 2)
     for _ in range(int(rng.integers(0, 6))):  # floor tiles / lines
         y = int(rng.integers(hy, h))
-        cv2.line(img, (0, y), (w, y + int(rng.integers(-20, 20))), tuple(int(c) for c in floor // 2), 1)
+        cv2.line(
+            img, (0, y), (w, y + int(rng.integers(-20, 20))), tuple(int(c) for c in floor // 2), 1
+        )
     gx = np.linspace(rng.uniform(0.6, 1.0), rng.uniform(0.9, 1.3), w)[None, :, None]
     gy = np.linspace(rng.uniform(0.8, 1.1), rng.uniform(0.8, 1.1), h)[:, None, None]
     img = np.clip(img * gx * gy * rng.uniform(0.75, 1.2), 0, 255).astype(np.uint8)
@@ -248,7 +252,9 @@ def _capsule(img, p0, p1, r0, r1, color, outline=True) -> None:
     if outline:
         cv2.polylines(img, [pts], True, edge, 2, cv2.LINE_AA, shift=4)
         for p, r in ((p0, r0), (p1, r1)):
-            cv2.circle(img, tuple(np.round(p * 16).astype(int)), int(r * 16) + 8, edge, 2, cv2.LINE_AA, 4)
+            cv2.circle(
+                img, tuple(np.round(p * 16).astype(int)), int(r * 16) + 8, edge, 2, cv2.LINE_AA, 4
+            )
     cv2.fillPoly(img, [pts], color, cv2.LINE_AA, shift=4)
     for p, r in ((p0, r0), (p1, r1)):
         cv2.circle(img, tuple(np.round(p * 16).astype(int)), int(r * 16), color, -1, cv2.LINE_AA, 4)
@@ -285,7 +291,9 @@ def _max_focal(
     return float(limit)
 
 
-def to_camera(joints: np.ndarray, heading: float, origin: np.ndarray, cam_height: float) -> np.ndarray:
+def to_camera(
+    joints: np.ndarray, heading: float, origin: np.ndarray, cam_height: float
+) -> np.ndarray:
     """Walker frame (X fwd, Y up, Z right) → OpenCV camera frame (x right, y down, z ahead).
 
     ``heading`` 0 walks toward image right; π toward image left; values between walk
@@ -300,8 +308,9 @@ def to_camera(joints: np.ndarray, heading: float, origin: np.ndarray, cam_height
     return out
 
 
-def draw_person(img, uv: np.ndarray, depth: np.ndarray, scale: np.ndarray, look: Look,
-                height_m: float) -> None:
+def draw_person(
+    img, uv: np.ndarray, depth: np.ndarray, scale: np.ndarray, look: Look, height_m: float
+) -> None:
     """Draw one humanoid from its projected joints (V, 2); ``scale`` px per metre per joint."""
     J = INDEX
     a = uv
@@ -341,12 +350,30 @@ def draw_person(img, uv: np.ndarray, depth: np.ndarray, scale: np.ndarray, look:
     # Torso: hull of shoulders and hips, dilated so it reads as a body in side view too.
     sh_c = 0.5 * (a[J["left_shoulder"]] + a[J["right_shoulder"]])
     hip_c = 0.5 * (a[J["left_hip"]] + a[J["right_hip"]])
-    quad = np.array([a[J["left_shoulder"]], a[J["right_shoulder"]], a[J["right_hip"]], a[J["left_hip"]]])
+    quad = np.array(
+        [a[J["left_shoulder"]], a[J["right_shoulder"]], a[J["right_hip"]], a[J["left_hip"]]]
+    )
     hull = cv2.convexHull(np.round(quad * 16).astype(np.int32))
     cv2.fillConvexPoly(img, hull, look.shirt, cv2.LINE_AA, 4)
     _capsule(img, sh_c, hip_c, 0.11 * hgt, 0.10 * hgt, look.shirt)
-    _capsule(img, a[J["left_hip"]], a[J["right_hip"]], 0.09 * hgt, 0.09 * hgt, look.trousers, outline=False)
-    _capsule(img, hip_c + 0.15 * (sh_c - hip_c), hip_c, 0.1 * hgt, 0.095 * hgt, look.trousers, outline=False)
+    _capsule(
+        img,
+        a[J["left_hip"]],
+        a[J["right_hip"]],
+        0.09 * hgt,
+        0.09 * hgt,
+        look.trousers,
+        outline=False,
+    )
+    _capsule(
+        img,
+        hip_c + 0.15 * (sh_c - hip_c),
+        hip_c,
+        0.1 * hgt,
+        0.095 * hgt,
+        look.trousers,
+        outline=False,
+    )
     # Neck and head.
     head_c = 0.5 * (a[J["left_ear"]] + a[J["right_ear"]])
     _capsule(img, sh_c, head_c, 0.035 * hgt, 0.035 * hgt, _shade(look.skin, 0.9), outline=False)
@@ -361,7 +388,18 @@ def draw_person(img, uv: np.ndarray, depth: np.ndarray, scale: np.ndarray, look:
     if frontal:
         cv2.ellipse(img, hc, (int(r * 16), int(r * 16)), 0, 180, 360, look.hair, -1, cv2.LINE_AA, 4)
     else:
-        cv2.ellipse(img, hc, (int(r * 16) + 8, int(r * 16) + 8), ang + 180, -100, 60, look.hair, -1, cv2.LINE_AA, 4)
+        cv2.ellipse(
+            img,
+            hc,
+            (int(r * 16) + 8, int(r * 16) + 8),
+            ang + 180,
+            -100,
+            60,
+            look.hair,
+            -1,
+            cv2.LINE_AA,
+            4,
+        )
     # Face features only where they face the camera.
     for side in ("left", "right"):
         if depth[J[f"{side}_eye"]] < depth[J["left_ear"]] / 2 + depth[J["right_ear"]] / 2:
@@ -370,18 +408,50 @@ def draw_person(img, uv: np.ndarray, depth: np.ndarray, scale: np.ndarray, look:
             cv2.circle(img, e, int(0.12 * r * 16), (30, 20, 10), -1, cv2.LINE_AA, 4)
         if depth[J[f"{side}_ear"]] <= depth[J[f"{('right' if side == 'left' else 'left')}_ear"]]:
             ear = a[J[f"{side}_ear"]]
-            cv2.ellipse(img, tuple(np.round(ear * 16).astype(int)), (int(0.18 * r * 16), int(0.28 * r * 16)), 0, 0, 360, _shade(look.skin, 0.8), -1, cv2.LINE_AA, 4)
+            cv2.ellipse(
+                img,
+                tuple(np.round(ear * 16).astype(int)),
+                (int(0.18 * r * 16), int(0.28 * r * 16)),
+                0,
+                0,
+                360,
+                _shade(look.skin, 0.8),
+                -1,
+                cv2.LINE_AA,
+                4,
+            )
     nose = a[J["nose"]]
-    cv2.circle(img, tuple(np.round(nose * 16).astype(int)), int(0.17 * r * 16), _shade(look.skin, 0.85), -1, cv2.LINE_AA, 4)
+    cv2.circle(
+        img,
+        tuple(np.round(nose * 16).astype(int)),
+        int(0.17 * r * 16),
+        _shade(look.skin, 0.85),
+        -1,
+        cv2.LINE_AA,
+        4,
+    )
     mouth = head_c + 0.75 * (nose - head_c) + np.array([0, 0.45 * r])
-    cv2.circle(img, tuple(np.round(mouth * 16).astype(int)), int(0.12 * r * 16), (60, 60, 170), -1, cv2.LINE_AA, 4)
+    cv2.circle(
+        img,
+        tuple(np.round(mouth * 16).astype(int)),
+        int(0.12 * r * 16),
+        (60, 60, 170),
+        -1,
+        cv2.LINE_AA,
+        4,
+    )
     draw_leg(near, 1.0)
     draw_arm(near, 1.0)
 
 
 def render_video(
-    cfg: CohortConfig, video_id: str, subject: str, view: str, out_video: str | Path,
-    out_truth: str | Path, out_params: str | Path,
+    cfg: CohortConfig,
+    video_id: str,
+    subject: str,
+    view: str,
+    out_video: str | Path,
+    out_truth: str | Path,
+    out_params: str | Path,
 ) -> dict:
     """Render one cohort video and write its truth files; returns the truth dict."""
     params, info = subject_params(cfg, subject)
@@ -393,13 +463,20 @@ def render_video(
 
     W, H = cfg.width, cfg.height
     going_right = bool(rng.uniform() < 0.5)
-    oblique = math.radians(rng.uniform(15, 30)) * (1 if rng.uniform() < 0.5 else -1) if view == "oblique" else 0.0
+    oblique = (
+        math.radians(rng.uniform(15, 30)) * (1 if rng.uniform() < 0.5 else -1)
+        if view == "oblique"
+        else 0.0
+    )
     heading = (0.0 if going_right else math.pi) + (oblique if going_right else -oblique)
     distance = float(rng.uniform(3.0, 5.5))
     path_len = float(walk.pelvis[-1, 0] - walk.pelvis[0, 0])
     # Field of view: the walk spans ~70 % of the width, but the person stays 40–75 % of H.
     body_frac = float(rng.uniform(0.42, 0.72))
-    f = min(0.7 * W * distance / max(abs(path_len * math.cos(oblique)), 1e-3), body_frac * H * distance / params.height_m)
+    f = min(
+        0.7 * W * distance / max(abs(path_len * math.cos(oblique)), 1e-3),
+        body_frac * H * distance / params.height_m,
+    )
     cam_h = float(rng.uniform(0.6, 1.1))
     cam = Camera(f=f, cx=W / 2, cy=H / 2 + float(rng.uniform(-0.08, 0.08)) * H, cam_height=cam_h)
     start = -0.5 * path_len
@@ -427,7 +504,13 @@ def render_video(
     second = None
     if rng.uniform() < cfg.p_second_person:
         p2, _ = sample_subject("I", rng, sample_anthropometry(rng))
-        stand = replace(p2, cadence_steps_per_min=60.0, hip_amplitude_deg=(2.0, 2.0), knee_rom_deg=(3.0, 3.0), ankle_rom_deg=(2.0, 2.0))
+        stand = replace(
+            p2,
+            cadence_steps_per_min=60.0,
+            hip_amplitude_deg=(2.0, 2.0),
+            knee_rom_deg=(3.0, 3.0),
+            ankle_rom_deg=(2.0, 2.0),
+        )
         w2 = gaitsim.simulate_walk(stand, duration, cfg.fps, rng)
         j2 = w2.joints.copy()
         j2[..., 0] -= j2[:1, :, 0].mean()
@@ -435,7 +518,13 @@ def render_video(
         x2 = float(rng.uniform(-0.35, 0.35)) * W * d2 / f
         h2 = float(rng.choice([0.5 * math.pi, -0.5 * math.pi, 0.0, math.pi]))
         c2 = to_camera(j2, h2, np.array([x2, 0.0, d2]), cam_h)
-        second = (cam.project(c2) + shake[:, None, :], c2[..., 2], f / c2[..., 2], random_look(rng), p2.height_m)
+        second = (
+            cam.project(c2) + shake[:, None, :],
+            c2[..., 2],
+            f / c2[..., 2],
+            random_look(rng),
+            p2.height_m,
+        )
 
     # Sensor noise from a small bank of frames, shifted per frame: per-frame normal() draws
     # at 480p would double the rendering time.
@@ -451,7 +540,16 @@ def render_video(
             vw.write(np.clip(noisy, 0, 255).astype(np.uint8))
 
     kp = np.concatenate([uv, np.ones(uv.shape[:2] + (1,))], -1).astype(np.float32)
-    save_pose(PoseData(keypoints=kp, fps=cfg.fps, frame_size=(W, H), backend="truth", backend_version="motorflow-synth"), out_truth)
+    save_pose(
+        PoseData(
+            keypoints=kp,
+            fps=cfg.fps,
+            frame_size=(W, H),
+            backend="truth",
+            backend_version="motorflow-synth",
+        ),
+        out_truth,
+    )
     truth.update(
         video_id=video_id,
         subject_id=subject,
@@ -466,5 +564,3 @@ def render_video(
     )
     write_json(truth, out_params)
     return truth
-
-

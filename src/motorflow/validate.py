@@ -49,9 +49,15 @@ def swapped_pct(kp: np.ndarray, truth: np.ndarray, stature_px: float) -> float:
     e_l, e_r = kp[:, left, :2], kp[:, right, :2]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        same = np.nanmean(np.linalg.norm(e_l - t_l, axis=-1) + np.linalg.norm(e_r - t_r, axis=-1), 1)
-        swap = np.nanmean(np.linalg.norm(e_l - t_r, axis=-1) + np.linalg.norm(e_r - t_l, axis=-1), 1)
-    apart = np.linalg.norm(truth[:, INDEX["left_ankle"], :2] - truth[:, INDEX["right_ankle"], :2], axis=-1)
+        same = np.nanmean(
+            np.linalg.norm(e_l - t_l, axis=-1) + np.linalg.norm(e_r - t_r, axis=-1), 1
+        )
+        swap = np.nanmean(
+            np.linalg.norm(e_l - t_r, axis=-1) + np.linalg.norm(e_r - t_l, axis=-1), 1
+        )
+    apart = np.linalg.norm(
+        truth[:, INDEX["left_ankle"], :2] - truth[:, INDEX["right_ankle"], :2], axis=-1
+    )
     ok = (apart > 0.05 * stature_px) & np.isfinite(same) & np.isfinite(swap)
     return float(100 * np.mean(swap[ok] < same[ok])) if ok.any() else float("nan")
 
@@ -114,8 +120,14 @@ def accuracy_from_files(
         "swapped_pct": medians["swapped_pct"] <= GOALS["swapped_pct"],
         "detection_rate": medians["detection_rate"] >= GOALS["detection_rate"],
     }
-    result = {"n_videos": len(table), "median": medians, "goals": GOALS, "goal_met": passed,
-              "passed": all(passed.values()), "videos": table.to_dict(orient="records")}  # fmt: skip
+    result = {
+        "n_videos": len(table),
+        "median": medians,
+        "goals": GOALS,
+        "goal_met": passed,
+        "passed": all(passed.values()),
+        "videos": table.to_dict(orient="records"),
+    }
     if output:
         out = Path(output)
         with atomic_path(out.with_suffix(".tsv")) as tmp:

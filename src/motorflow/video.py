@@ -59,8 +59,10 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         s = c.streams.video[0]
         rate = s.average_rate or s.guessed_rate or s.base_rate
         fps = float(rate) if rate else float("nan")
-        dur = float(s.duration * s.time_base) if s.duration else (
-            c.duration / av.time_base if c.duration else float("nan")
+        dur = (
+            float(s.duration * s.time_base)
+            if s.duration
+            else (c.duration / av.time_base if c.duration else float("nan"))
         )
         return VideoInfo(
             path=str(path),
@@ -119,8 +121,9 @@ def iter_frames(path: str | os.PathLike, rgb: bool = False) -> Iterator[np.ndarr
 class VideoWriter:
     """H.264 writer that only creates ``path`` if every frame was written (atomic rename)."""
 
-    def __init__(self, path: str | os.PathLike, width: int, height: int, fps: float,
-                 crf: int = 20) -> None:
+    def __init__(
+        self, path: str | os.PathLike, width: int, height: int, fps: float, crf: int = 20
+    ) -> None:
         if width % 2 or height % 2:
             raise VideoError(f"{path}: frame size {width}x{height} must be even for yuv420p")
         self.path = Path(path)

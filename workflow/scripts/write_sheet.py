@@ -4,4 +4,6 @@ from motorflow import synth
 from motorflow.logs import rule_logging
 
 with rule_logging(snakemake.log[0]):
-    synth.write_sheet(synth.make_sheet(synth.cohort_config(snakemake.params.cohort)), snakemake.output[0])
+    synth.write_sheet(
+        synth.make_sheet(synth.cohort_config(snakemake.params.cohort)), snakemake.output[0]
+    )

@@ -1,0 +1,178 @@
+"""The real Snakefile on a tiny config in a temp dir: outputs, re-planning, bad input."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+pytestmark = pytest.mark.slow
+
+
+def copy_workflow(dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("Snakefile", "workflow", "config", "envs", "src"):
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dest / name)
+    return dest
+
+
+def smk(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        [str(SNAKEMAKE), "--cores", "2", *args], cwd=cwd, capture_output=True, text=True
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"snakemake {args} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
+    return proc
+
+
+def write_config(wd: Path, name: str, overrides: dict) -> str:
+    """An override config file (merged over config/config.yaml by --configfile)."""
+    path = wd / "config" / name
+    path.write_text(yaml.safe_dump(overrides))
+    return f"config/{name}"
+
+
+def sheet_config(sheet: str) -> dict:
+    return {"data": {"source": "sheet", "sheet": sheet, "labels": ["I", "II", "III", "IV"]}}
+
+
+def planned(cwd: Path, *args: str) -> dict[str, int]:
+    """Jobs a dry run would execute, per rule."""
+    out = smk(cwd, "-n", "--quiet", "rules", *args).stdout
+    jobs: dict[str, int] = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit() and parts[0] not in ("total", "job"):
+            jobs[parts[0]] = int(parts[1])
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    wd = copy_workflow(tmp_path_factory.mktemp("wf"))
+    smk(wd, "--configfile", "config/tiny.yaml")
+    return wd
+
+
+def test_tiny_run_outputs(tiny_run):
+    summary = pd.read_csv(tiny_run / "results/qc/summary.tsv", sep="\t")
+    sheet = pd.read_csv(tiny_run / "results/synth/samples.tsv", sep="\t")
+    assert sorted(summary["video_id"]) == sorted(sheet["video_id"])
+    assert len(sheet) == 8 and sheet.groupby("label").size().eq(2).all()
+    acc = pd.read_csv(tiny_run / "results/validation/pose_accuracy.tsv", sep="\t")
+    assert acc["detection_rate"].median() >= 0.98
+    assert acc["mean_error_pct"].median() <= 3.5
+    # No temporary files survive anywhere under results/.
+    assert list((tiny_run / "results").rglob("*.tmp")) == []
+    # Privacy: results hold no raw frames apart from the synthetic cohort's own renders.
+    videos = [p for p in (tiny_run / "results").rglob("*") if p.suffix in {".mp4", ".png", ".jpg"}]
+    assert all(p.parent == tiny_run / "results/synth/videos" for p in videos)
+
+
+def test_second_run_plans_nothing(tiny_run):
+    assert planned(tiny_run, "--configfile", "config/tiny.yaml") == {}
+
+
+def test_clean_param_change_plans_clean_and_downstream_only(tiny_run):
+    override = write_config(tiny_run, "lowpass.yaml", {"clean": {"lowpass_hz": 5.0}})
+    jobs = planned(tiny_run, "--configfile", "config/tiny.yaml", override)
+    assert jobs.get("clean_pose") == 8
+    assert "estimate_pose" not in jobs and "render_video" not in jobs
+
+
+def test_clean_code_change_plans_clean_and_downstream_only(tiny_run, tmp_path):
+    src = tiny_run / "src/motorflow/clean.py"
+    original = src.read_text()
+    try:
+        src.write_text(original + "\n# edited\n")
+        jobs = planned(tiny_run, "--configfile", "config/tiny.yaml")
+    finally:
+        src.write_text(original)
+    assert set(jobs) == {"clean_pose", "summarise_qc", "validate_pose", "all"}
+
+
+def test_bad_videos_fail_alone_with_keep_going(tiny_run, tmp_path):
+    wd = copy_workflow(tmp_path / "wf")
+    good = sorted((tiny_run / "results/synth/videos").glob("*.mp4"))[:2]
+    data = tmp_path / "data"
+    data.mkdir()
+    for i, g in enumerate(good):
+        shutil.copy2(g, data / f"good{i}.mp4")
+    (data / "empty.mp4").write_bytes(b"")
+    (data / "notes.mp4").write_text("not a video\n")
+    raw = (data / "good0.mp4").read_bytes()
+    (data / "truncated.mp4").write_bytes(raw[: len(raw) // 4])
+    rows = [
+        ("good0", "s1", data / "good0.mp4", "I"),
+        ("good1", "s2", data / "good1.mp4", "II"),
+        ("empty", "s3", data / "empty.mp4", "I"),
+        ("notes", "s4", data / "notes.mp4", "II"),
+        ("truncated", "s5", data / "truncated.mp4", "I"),
+        ("missing", "s6", data / "missing.mp4", "II"),
+    ]
+    sheet = wd / "config/mysheet.tsv"
+    pd.DataFrame(rows, columns=["video_id", "subject_id", "path", "label"]).to_csv(
+        sheet, sep="\t", index=False
+    )
+    cfg = write_config(wd, "mysheet.yaml", sheet_config("config/mysheet.tsv"))
+    proc = smk(wd, "--keep-going", "--configfile", cfg, check=False)
+    assert proc.returncode != 0
+    for vid in ("good0", "good1"):
+        assert (wd / f"results/clean/{vid}.npz").exists()
+    for vid, reason in (("empty", "empty file"), ("notes", "not a readable video"),
+                        ("truncated", "truncat"), ("missing", "not found")):  # fmt: skip
+        assert not (wd / f"results/pose/{vid}.npz").exists()
+        log = (wd / f"logs/pose/{vid}.log").read_text()
+        assert f"{vid}.mp4" in log and reason in log, log
+    assert list((wd / "results").rglob("*.tmp")) == []
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        (("v1", "s1", "x.mp4", "V"), "unknown label 'V'"),
+        (("v 1", "s1", "x.mp4", "I"), "row 2 (v 1)"),
+        (("v0", "s1", "x.mp4", "I"), "duplicate video_id 'v0'"),
+    ],
+)
+def test_bad_sheet_stops_before_any_job(tmp_path, row, message):
+    wd = copy_workflow(tmp_path / "wf")
+    rows = [row, ("v0", "s0", "y.mp4", "I")]
+    if row[0] == "v0":
+        rows = [("v0", "s1", "x.mp4", "I"), ("v0", "s2", "y.mp4", "I")]
+    pd.DataFrame(rows, columns=["video_id", "subject_id", "path", "label"]).to_csv(
+        wd / "config/bad.tsv", sep="\t", index=False
+    )
+    cfg = write_config(wd, "bad.yaml", sheet_config("config/bad.tsv"))
+    proc = smk(wd, "-n", "--configfile", cfg, check=False)
+    assert proc.returncode != 0
+    assert message in proc.stdout + proc.stderr
+    assert not (wd / "results").exists()
+
+
+def test_cleaned_pose_is_smooth_and_complete(tiny_run):
+    from motorflow.poseio import load_pose
+
+    for path in sorted((tiny_run / "results/clean").glob("*.npz")):
+        c = load_pose(path)
+        assert c.imputed is not None
+        hips = c.keypoints[:, 11, :2]
+        ok = np.isfinite(hips).all(1)
+        assert ok.mean() > 0.95
+        # Zero-lag smoothing: frame-to-frame jerk of the hip is small vs body size.
+        jerk = np.abs(np.diff(hips[ok], n=3, axis=0)).max()
+        assert jerk < 0.05 * c.frame_size[1]
