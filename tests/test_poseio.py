@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -40,6 +41,12 @@ def _pose(t: int = 12, with_optional: bool = True, seed: int = 0) -> PoseData:
         imputed=imputed,
         candidates=candidates,
     )
+
+
+def _savez(path: Path, arrays: dict) -> Path:
+    """Write raw arrays as an .npz, bypassing save_pose's checks (to craft bad files)."""
+    np.savez(path, **arrays)
+    return path
 
 
 def _raw_arrays(pose: PoseData) -> dict:
@@ -104,8 +111,7 @@ def test_save_leaves_no_temp_files(tmp_path):
 def test_wrong_keypoint_shape_names_file(tmp_path, shape):
     arrays = _raw_arrays(_pose(with_optional=False))
     arrays["keypoints"] = np.zeros(shape, np.float32)
-    path = tmp_path / "badshape.npz"
-    np.savez(path, **arrays)
+    path = _savez(tmp_path / "badshape.npz", arrays)
     with pytest.raises(PoseFileError, match="badshape.npz"):
         load_pose(path)
 
@@ -113,8 +119,7 @@ def test_wrong_keypoint_shape_names_file(tmp_path, shape):
 def test_wrong_imputed_shape_names_file(tmp_path):
     arrays = _raw_arrays(_pose(with_optional=False))
     arrays["imputed"] = np.zeros((5, N_JOINTS), bool)  # keypoints have 12 frames
-    path = tmp_path / "badimputed.npz"
-    np.savez(path, **arrays)
+    path = _savez(tmp_path / "badimputed.npz", arrays)
     with pytest.raises(PoseFileError, match="badimputed.npz"):
         load_pose(path)
 
@@ -125,8 +130,7 @@ def test_wrong_imputed_shape_names_file(tmp_path):
 def test_wrong_candidates_shape_names_file(tmp_path, shape):
     arrays = _raw_arrays(_pose(with_optional=False))
     arrays["candidates"] = np.zeros(shape, np.float32)
-    path = tmp_path / "badcands.npz"
-    np.savez(path, **arrays)
+    path = _savez(tmp_path / "badcands.npz", arrays)
     with pytest.raises(PoseFileError, match=r"badcands\.npz.*candidates"):
         load_pose(path)
 
@@ -136,8 +140,7 @@ def test_wrong_joint_names_names_file(tmp_path):
     names = list(JOINT_NAMES)
     names[0], names[1] = names[1], names[0]  # same set, wrong order
     arrays["joint_names"] = np.array(names)
-    path = tmp_path / "badnames.npz"
-    np.savez(path, **arrays)
+    path = _savez(tmp_path / "badnames.npz", arrays)
     with pytest.raises(PoseFileError, match=r"badnames\.npz.*joint_names"):
         load_pose(path)
 
@@ -145,8 +148,7 @@ def test_wrong_joint_names_names_file(tmp_path):
 def test_missing_key_names_file(tmp_path):
     arrays = _raw_arrays(_pose(with_optional=False))
     del arrays["fps"]
-    path = tmp_path / "nofps.npz"
-    np.savez(path, **arrays)
+    path = _savez(tmp_path / "nofps.npz", arrays)
     with pytest.raises(PoseFileError, match="nofps.npz"):
         load_pose(path)
 
@@ -154,8 +156,7 @@ def test_missing_key_names_file(tmp_path):
 def test_bad_fps_names_file(tmp_path):
     arrays = _raw_arrays(_pose(with_optional=False))
     arrays["fps"] = np.float64(0.0)
-    path = tmp_path / "zerofps.npz"
-    np.savez(path, **arrays)
+    path = _savez(tmp_path / "zerofps.npz", arrays)
     with pytest.raises(PoseFileError, match="zerofps.npz"):
         load_pose(path)
 

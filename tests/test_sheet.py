@@ -207,29 +207,30 @@ def test_row_numbers_count_comment_lines(tmp_path):
     assert "row 3" in error(tmp_path, text)
 
 
+def error_with_cell(tmp_path, row: int, col: str, value: str) -> str:
+    """Error message for the GOOD sheet with one cell replaced (row: index into GOOD)."""
+    rows = [list(r) for r in GOOD]
+    rows[row][HEADER.index(col)] = value
+    return error(tmp_path, tsv([tuple(r) for r in rows]))
+
+
 @pytest.mark.parametrize(("col", "value"), [("fps", "thirty"), ("height_cm", "1m20"),
                                             ("age_months", "7y")])
 def test_non_numeric(tmp_path, col, value):
-    rows = [list(r) for r in GOOD]
-    rows[1][HEADER.index(col)] = value
-    msg = error(tmp_path, tsv([tuple(r) for r in rows]))
+    msg = error_with_cell(tmp_path, 1, col, value)
     assert "row 3" in msg and col in msg and "must be a number" in msg and value in msg
 
 
 @pytest.mark.parametrize("value", ["-30", "0", "nan", "inf"])
 def test_bad_fps(tmp_path, value):
-    rows = [list(r) for r in GOOD]
-    rows[0][HEADER.index("fps")] = value
-    msg = error(tmp_path, tsv([tuple(r) for r in rows]))
+    msg = error_with_cell(tmp_path, 0, "fps", value)
     assert "row 2" in msg and "fps" in msg
 
 
 @pytest.mark.parametrize(("col", "value"), [("height_cm", "20"), ("height_cm", "400"),
                                             ("age_months", "-1")])
 def test_out_of_range(tmp_path, col, value):
-    rows = [list(r) for r in GOOD]
-    rows[2][HEADER.index(col)] = value
-    msg = error(tmp_path, tsv([tuple(r) for r in rows]))
+    msg = error_with_cell(tmp_path, 2, col, value)
     assert "row 4" in msg and col in msg
 
 

@@ -60,7 +60,7 @@ def cmd_pose(args: argparse.Namespace) -> int:
 def cmd_clean(args: argparse.Namespace) -> int:
     from motorflow import clean
 
-    cfg = clean.CleanConfig(**_load_section(args.config, "clean"))
+    cfg = clean.CleanConfig.from_mapping(_load_section(args.config, "clean"))
     qc_path = args.qc or str(Path(args.output).with_suffix(".qc.json"))
     qc = clean.run(args.input, args.output, qc_path, cfg, video_id=args.video_id)
     print(json.dumps(qc, indent=2, default=str))

@@ -319,13 +319,6 @@ def draw_person(
     order = ("right", "left") if near_left else ("left", "right")
     hgt = scale[J["left_hip"]]  # px per metre at the hips
 
-    def limb_parts(side: str, far: bool) -> list:
-        f = 0.72 if far else 1.0
-        return [
-            ("leg", side, f),
-            ("arm", side, f),
-        ]
-
     def draw_leg(side: str, f: float) -> None:
         hip, knee, ank = a[J[f"{side}_hip"]], a[J[f"{side}_knee"]], a[J[f"{side}_ankle"]]
         heel, toe = a[J[f"{side}_heel"]], a[J[f"{side}_toe"]]

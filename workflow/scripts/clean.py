@@ -8,6 +8,6 @@ with rule_logging(snakemake.log[0]):
         snakemake.input.pose,
         snakemake.output.pose,
         snakemake.output.qc,
-        clean.CleanConfig(**snakemake.params.options),
+        clean.CleanConfig.from_mapping(snakemake.params.options),
         video_id=snakemake.wildcards.video_id,
     )
