@@ -12,6 +12,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/synth.smk"
 include: "workflow/rules/pose.smk"
 include: "workflow/rules/clean.smk"
+include: "workflow/rules/features.smk"
 include: "workflow/rules/validate.smk"
 
 

@@ -83,6 +83,74 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0 if result["passed"] or not args.strict else 1
 
 
+def cmd_features(args: argparse.Namespace) -> int:
+    from motorflow import clean, features
+
+    section = _load_section(args.config, "features")
+    cfg = features.FeatureConfig.from_mapping(section.get("gait", {}))
+    pose_path = Path(args.input)
+    if args.clean:
+        # Third-party keypoints straight from a detector: clean them first, in memory.
+        pose = features.load_any_pose(pose_path, fps=args.fps)
+        cleaned, _ = clean.clean_pose(pose, clean.CleanConfig.from_mapping(
+            _load_section(args.config, "clean")))  # fmt: skip
+        pose_path = Path(args.output).with_suffix(".clean.npz")
+        from motorflow.poseio import save_pose
+
+        save_pose(cleaned, pose_path)
+    out = Path(args.output)
+    result = features.run(
+        pose_path,
+        out,
+        args.curves or out.with_suffix(".curves.npz"),
+        args.qc or out.with_suffix(".json"),
+        cfg,
+        video_id=args.video_id,
+        height_cm=args.height_cm,
+        joints=args.joints,
+        fps=None if args.clean else args.fps,
+    )
+    if args.figure:
+        from motorflow import plots
+
+        plots.plot_gait_curves(
+            result.curves,
+            args.figure,
+            stance_pct={s: result.features[f"stance_pct_{s}"] for s in features.SIDES},
+            title=str(result.info.get("video_id", "")),
+        )
+    row = result.row()
+    width = max(len(k) for k in row)
+    for key, value in row.items():
+        print(
+            f"{key:{width}s}  {value:.4g}"
+            if isinstance(value, float)
+            else f"{key:{width}s}  {value}"
+        )
+    return 0 if result.info["status"] == "ok" else 3
+
+
+def cmd_aggregate_features(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from motorflow import features
+
+    sheet = pd.read_csv(args.sheet, sep="\t", comment="#", dtype=str)
+    table = features.aggregate(
+        args.tables,
+        [str(Path(p).with_suffix(".curves.npz")) for p in args.tables],
+        args.output,
+        subjects=dict(zip(sheet["video_id"], sheet["subject_id"], strict=True)),
+        labels=dict(zip(sheet["video_id"], sheet["label"], strict=True)),
+        reference_label=args.reference_label,
+        reference_file=args.reference_file,
+        out_reference=args.reference_out,
+    )
+    print(f"{args.output}: {len(table)} videos; deviation reference: "
+          f"{table.attrs['deviation_reference']}")  # fmt: skip
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="motorflow", description=__doc__)
     ap.add_argument("-v", "--verbose", action="store_true", help="log progress (INFO)")
@@ -112,6 +180,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--video-id")
     p.add_argument("--config", help="config YAML (its `clean:` section)")
     p.set_defaults(func=cmd_clean)
+
+    p = sub.add_parser(
+        "features",
+        help="pose (any format) → gait features (one-row parquet) + curves + QC record",
+        description="Gait events, cycle curves and clinical gait features of one walk "
+        "(docs/features.md). Exit status 3 when the video yields no features (reason printed).",
+    )
+    p.add_argument("input", help="motorflow pose .npz, or any format `motorflow pose` imports")
+    p.add_argument("output", help="one-row feature table (.parquet)")
+    p.add_argument("--curves", help="cycle curves (.npz; default OUTPUT with .curves.npz)")
+    p.add_argument("--qc", help="QC record with events (.json; default OUTPUT with .json)")
+    p.add_argument("--figure", help="also draw the gait-curve figure here (.png)")
+    p.add_argument("--video-id")
+    p.add_argument("--height-cm", type=float, help="stature, for the metric columns")
+    p.add_argument("--joints", nargs="+", help="compute from this subset of keypoints only")
+    p.add_argument("--fps", type=float, help="frame rate of a keypoint file that has none")
+    p.add_argument("--clean", action="store_true", help="run the cleaning stage first")
+    p.add_argument("--config", help="config YAML (its `features:` and `clean:` sections)")
+    p.set_defaults(func=cmd_features)
+
+    p = sub.add_parser("aggregate-features", help="per-video feature tables → cohort table")
+    p.add_argument("output", help="cohort table (.parquet)")
+    p.add_argument("tables", nargs="+", help="per-video tables (curves next to them)")
+    p.add_argument("--sheet", required=True, help="sample sheet (video_id, subject_id, label)")
+    p.add_argument("--reference-label", default="I", help="label of the reference group")
+    p.add_argument("--reference-file", help="deviation reference (.npz) instead of a label")
+    p.add_argument("--reference-out", help="write the reference used here (.npz)")
+    p.set_defaults(func=cmd_aggregate_features)
 
     p = sub.add_parser("qc", help="gather per-video QC records into one table")
     p.add_argument("output", help="summary TSV")

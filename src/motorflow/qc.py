@@ -10,8 +10,16 @@ import pandas as pd
 
 from motorflow.poseio import atomic_path
 
+# Fields of the features stage's QC record carried into the summary (prefixed features_).
+FEATURE_FIELDS = ("status", "reason", "view", "direction", "n_cycles")
 
-def summarise(records: Iterable[str | os.PathLike], out_path: str | os.PathLike) -> pd.DataFrame:
+
+def summarise(
+    records: Iterable[str | os.PathLike],
+    out_path: str | os.PathLike,
+    feature_records: Iterable[str | os.PathLike] = (),
+) -> pd.DataFrame:
+    """One row per video: the cleaning QC, plus the features stage's status and reason."""
     rows = []
     for path in records:
         with open(path) as fh:
@@ -24,6 +32,15 @@ def summarise(records: Iterable[str | os.PathLike], out_path: str | os.PathLike)
                 flat[key] = value
         rows.append(flat)
     table = pd.DataFrame(rows)
+    feats = []
+    for path in feature_records:
+        with open(path) as fh:
+            rec = json.load(fh)
+        feats.append(
+            {"video_id": rec["video_id"], **{f"features_{k}": rec.get(k) for k in FEATURE_FIELDS}}
+        )
+    if feats:
+        table = table.merge(pd.DataFrame(feats), on="video_id", how="left")
     if "video_id" in table:
         table = table.sort_values("video_id").reset_index(drop=True)
     with atomic_path(out_path) as tmp:

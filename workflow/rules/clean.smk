@@ -24,6 +24,7 @@ rule clean_pose:
 rule summarise_qc:
     input:
         records=expand("results/qc/{video_id}.json", video_id=VIDEOS),
+        features=expand("results/features/{video_id}.json", video_id=VIDEOS),
         code=CODE["qc"],
     output:
         report(

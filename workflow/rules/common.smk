@@ -39,6 +39,8 @@ CODE = {
     "clean": [f"{SRC}/clean.py", f"{SRC}/poseio.py", f"{SRC}/skeleton.py"],
     "qc": [f"{SRC}/qc.py"],
     "validate": [f"{SRC}/validate.py"],
+    "features": [f"{SRC}/features.py", f"{SRC}/poseio.py", f"{SRC}/skeleton.py"],
+    "plots": [f"{SRC}/plots.py", f"{SRC}/features.py"],
 }
 
 # Render parameters that change pixels; cohort size is not among them, so adding subjects
@@ -80,8 +82,28 @@ def get_fps(wildcards):
     return None if value is None or pd.isna(value) else float(value)
 
 
+def get_height_cm(wildcards):
+    """Stature from the sheet (metric gait features), or None."""
+    value = samples.loc[wildcards.video_id].get("height_cm")
+    return None if value is None or pd.isna(value) else float(value)
+
+
+def get_reference_file():
+    """The configured deviation reference file, as an input (a list: empty when unset)."""
+    path = config["features"].get("reference_file")
+    return [path] if path else []
+
+
 def get_final_outputs():
-    outs = ["results/qc/summary.tsv"]
+    outs = [
+        "results/qc/summary.tsv",
+        "results/features/features.parquet",
+        *expand("results/features/figures/{video_id}.png", video_id=VIDEOS),
+    ]
     if SYNTHETIC:
-        outs += ["results/synth/samples.tsv", "results/validation/pose_accuracy.tsv"]
+        outs += [
+            "results/synth/samples.tsv",
+            "results/validation/pose_accuracy.tsv",
+            "results/validation/feature_accuracy.tsv",
+        ]
     return outs

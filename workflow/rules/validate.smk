@@ -23,3 +23,28 @@ rule validate_pose:
         "../../envs/motorflow.yaml"
     script:
         "../scripts/validate.py"
+
+
+rule validate_features:
+    input:
+        truth=expand("results/synth/truth/{video_id}.npz", video_id=VIDEOS),
+        params=expand("results/synth/truth/{video_id}.json", video_id=VIDEOS),
+        table="results/features/features.parquet",
+        code=CODE["validate"] + CODE["features"],
+    output:
+        table=report(
+            "results/validation/feature_accuracy.tsv",
+            category="features",
+            caption="../report/feature_accuracy.rst",
+        ),
+        summary="results/validation/feature_accuracy.json",
+    params:
+        options=config["features"]["gait"],
+    log:
+        "logs/validation/feature_accuracy.log",
+    benchmark:
+        "benchmarks/validation/feature_accuracy.tsv"
+    conda:
+        "../../envs/motorflow.yaml"
+    script:
+        "../scripts/validate_features.py"

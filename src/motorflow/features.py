@@ -1,0 +1,1133 @@
+"""Features stage: gait events, cycle-normalised kinematics and clinical gait features.
+
+From a (cleaned) 2D pose, for a static camera and overground walking:
+
+1. **Body scale** per frame: thigh + shank length in pixels (rolling median), plus the
+   ankle height measured from the heel/toe keypoints, gives the leg length (hip joint to
+   floor) in pixels.  Spatial features are expressed in leg lengths (``_leg``) and, when the
+   subject's height is known, in metres via Winter's hip height (0.530 × stature).
+2. **View and direction**: sideways progression of the mid-hip (leg lengths/s) says side or
+   oblique view and the walking direction per frame, so walks in either direction and walks
+   with turns work; a walk towards or away from the camera (frontal view) keeps the temporal
+   features only, since sagittal angles and step lengths are not observable in it.
+3. **Gait events** (view independent): a foot is in contact while its heel or toe is still
+   in the image (speed below ``contact_speed`` leg lengths/s).  Initial contact is the onset
+   of contact and toe-off its end, both interpolated between frames.
+4. **Cycles**: initial contact to the next initial contact of the same foot, kept when the
+   walking direction is constant, the keypoints are present throughout and the duration is
+   within ``max_cycle_ratio`` of the median stride.  Hip, knee and ankle sagittal angles of
+   each cycle are resampled to 0–100 % (101 points).
+5. **Features** (:data:`DATA_DICTIONARY`) are means over cycles or steps.
+
+Every feature names the keypoints it needs (:data:`FEATURE_JOINTS`); the features of a subset
+of keypoints are computed by masking the others, and :func:`supported_features` says which
+features a subset supports.  Bad input never raises: features are NaN and the QC record says
+why.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import signal
+
+from motorflow.poseio import PoseData
+from motorflow.skeleton import INDEX, JOINT_NAMES
+
+SIDES = ("left", "right")
+JOINTS3 = ("hip", "knee", "ankle")  # sagittal angles, in the order of the curve arrays
+N_POINTS = 101  # cycle-normalised curves: 0, 1, ..., 100 % of the gait cycle
+# Winter (2009): greater trochanter height = 0.530 × stature; converts leg lengths to metres.
+LEG_LENGTH_PER_HEIGHT = 0.530
+# Winter: ankle height 0.039 H relative to thigh + shank 0.491 H; used when no heel/toe.
+ANKLE_HEIGHT_PER_LEG_SEGMENTS = 0.039 / 0.491
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Settings of the features stage (``features:`` in config/config.yaml)."""
+
+    # A foot point slower than this (leg lengths per second) is on the floor.
+    contact_speed: float = 0.3
+    # Contact shorter than this is a foot passing slowly in swing; swing shorter than this is
+    # jitter during stance (seconds).
+    min_stance_s: float = 0.12
+    min_swing_s: float = 0.12
+    # Sideways progression (leg lengths/s) below which a frame is a stop, a turn or a
+    # frontal-view walk.
+    min_progression: float = 0.15
+    # Cycles whose duration differs from the median stride by more than this factor are
+    # discarded (a missed or spurious event).
+    max_cycle_ratio: float = 1.5
+    # Complete gait cycles per side needed for features.
+    min_cycles: int = 2
+    # Derivatives: Savitzky-Golay window (seconds) and polynomial order.
+    derivative_window_s: float = 0.17
+    # Relative change of body scale per second above which a non-progressing walk is frontal.
+    min_depth_rate: float = 0.04
+    # Fore-aft range of the feet around the hips (leg lengths, 5th-95th percentile) above
+    # which the view is a side view (walking shows ~0.6-1.0; a frontal view ~0.2).
+    min_foot_excursion: float = 0.35
+
+    @classmethod
+    def from_mapping(cls, mapping: dict | None) -> FeatureConfig:
+        mapping = dict(mapping or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(mapping) - known)
+        if unknown:
+            raise ValueError(f"unknown features option(s) {unknown}; known: {sorted(known)}")
+        return cls(**mapping)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------- data dictionary
+
+_S = "per side (_left, _right)"
+DATA_DICTIONARY: dict[str, tuple[str, str]] = {
+    "cadence_steps_per_min": ("steps/min", "60 / mean step time."),
+    "stride_time_s": ("s", "Mean time from initial contact to the next of the same foot."),
+    "step_time_s": ("s", "Mean time between consecutive initial contacts of opposite feet."),
+    "stance_pct_left": ("% cycle", "Left initial contact to left toe-off, % of the cycle."),
+    "stance_pct_right": ("% cycle", "Right stance, % of the right gait cycle."),
+    "double_support_pct": (
+        "% cycle",
+        "Time with both feet in contact, % of the left gait cycle (both double-support periods).",
+    ),
+    "step_length_leg": (
+        "leg lengths",
+        "Mean fore-aft distance between the heels at the leading heel's initial contact, as "
+        "motion-capture systems define it (ankles, else toes, when heels are missing).",
+    ),
+    "stride_length_leg": (
+        "leg lengths",
+        "Mean left step length + mean right step length.",
+    ),
+    "walking_speed_leg_per_s": (
+        "leg lengths/s",
+        "Static camera: forward mid-hip displacement over the complete cycles divided by "
+        "their duration; camera panning with the walker: stride length / stride time.",
+    ),
+    "step_length_m": ("m", "step_length_leg × 0.530 × height (needs height_cm)."),
+    "stride_length_m": ("m", "stride_length_leg × 0.530 × height (needs height_cm)."),
+    "walking_speed_m_per_s": ("m/s", "walking_speed_leg_per_s × 0.530 × height."),
+    "knee_flexion_initial_contact_deg": ("deg", f"Knee flexion at initial contact, {_S}."),
+    "knee_flexion_max_extension_deg": (
+        "deg",
+        f"Minimum knee flexion during stance (maximum extension), {_S}.",
+    ),
+    "knee_flexion_peak_swing_deg": ("deg", f"Maximum knee flexion of the cycle, {_S}."),
+    "knee_rom_deg": ("deg", f"Knee flexion range over the cycle, {_S}."),
+    "hip_rom_deg": ("deg", f"Hip flexion (thigh vs. vertical) range over the cycle, {_S}."),
+    "ankle_rom_deg": ("deg", f"Ankle dorsi/plantarflexion range over the cycle, {_S}."),
+    "trunk_sway_deg": (
+        "deg",
+        "Peak-to-peak sagittal trunk inclination (mid-hip → mid-shoulder vs. vertical) per "
+        "left cycle, mean.",
+    ),
+    "step_length_asymmetry": (
+        "ratio",
+        "|mean left step − mean right step| / mean step (a step is named by the foot that lands).",
+    ),
+    "step_time_asymmetry": ("ratio", "|mean left step time − mean right| / mean step time."),
+    "stride_time_cv": ("ratio", "Sample SD / mean of the stride times of both feet."),
+    "n_cycles": ("count", "Complete gait cycles of the side with fewer of them."),
+    "gait_deviation_index": (
+        "score",
+        "GDI-like: mean of the left and right indices. Per side: 100 − 10 × z of the log "
+        "RMS distance of the side's mean cycle curves (hip, knee, ankle) from the reference "
+        "group's mean curves, z relative to the reference group's own log distances "
+        "(leave-one-subject-out). 100 = typical of the reference; every 10 points below = "
+        "1 SD further away. Computed at aggregation (needs a reference).",
+    ),
+    "gait_deviation_index_left": ("score", "GDI-like index of the left side."),
+    "gait_deviation_index_right": ("score", "GDI-like index of the right side."),
+    "gait_profile_score_deg": (
+        "deg",
+        "GPS-like: RMS difference of the mean cycle curves (hip, knee, ankle; both sides) "
+        "from the reference mean. Computed at aggregation.",
+    ),
+}
+for _name in (
+    "knee_flexion_initial_contact_deg",
+    "knee_flexion_max_extension_deg",
+    "knee_flexion_peak_swing_deg",
+    "knee_rom_deg",
+    "hip_rom_deg",
+    "ankle_rom_deg",
+):
+    _unit, _text = DATA_DICTIONARY.pop(_name)
+    for _side in SIDES:
+        DATA_DICTIONARY[f"{_name}_{_side}"] = (_unit, _text.replace(_S, f"{_side} side"))
+
+GAIT_COLUMNS: tuple[str, ...] = (
+    "cadence_steps_per_min",
+    "stride_time_s",
+    "step_time_s",
+    "stance_pct_left",
+    "stance_pct_right",
+    "double_support_pct",
+    "step_length_leg",
+    "stride_length_leg",
+    "walking_speed_leg_per_s",
+    "step_length_m",
+    "stride_length_m",
+    "walking_speed_m_per_s",
+    *(
+        f"{name}_{side}"
+        for name in (
+            "knee_flexion_initial_contact_deg",
+            "knee_flexion_max_extension_deg",
+            "knee_flexion_peak_swing_deg",
+            "knee_rom_deg",
+            "hip_rom_deg",
+            "ankle_rom_deg",
+        )
+        for side in SIDES
+    ),
+    "trunk_sway_deg",
+    "step_length_asymmetry",
+    "step_time_asymmetry",
+    "stride_time_cv",
+    "n_cycles",
+)
+# Columns added at aggregation, from the cohort's reference curves.
+DEVIATION_COLUMNS: tuple[str, ...] = (
+    "gait_deviation_index",
+    "gait_deviation_index_left",
+    "gait_deviation_index_right",
+    "gait_profile_score_deg",
+)
+# Descriptive columns of every row (not features).
+INFO_COLUMNS: tuple[str, ...] = (
+    "video_id",
+    "status",
+    "reason",
+    "view",
+    "direction",
+    "leg_length_px",
+    "imputed_fraction",
+)
+
+
+# --------------------------------------------------------------------------- keypoint mapping
+# Requirements are alternatives (any one set of joints suffices), combined by product.
+
+Requirement = tuple[frozenset[str], ...]
+
+
+def _any(*names: str) -> Requirement:
+    return tuple(frozenset([n]) for n in names)
+
+
+def _all(*reqs: Requirement) -> Requirement:
+    """Every requirement at once: the minimal sets of the product of the alternatives."""
+    sets = {frozenset().union(*combo) for combo in itertools.product(*reqs)}
+    return tuple(sorted((s for s in sets if not any(o < s for o in sets)), key=sorted))
+
+
+_FOOT = {s: _any(f"{s}_heel", f"{s}_toe", f"{s}_ankle") for s in SIDES}
+_LEG = {s: (frozenset(f"{s}_{j}" for j in JOINTS3),) for s in SIDES}
+# Events need a foot point of each side and a body scale (one whole leg).
+_EVENTS = _all(_FOOT["left"], _FOOT["right"], _LEG["left"] + _LEG["right"])
+_TRUNK = _all(_any("left_shoulder", "right_shoulder"), _any("left_hip", "right_hip"))
+_ANKLE = {s: (frozenset([f"{s}_knee", f"{s}_ankle", f"{s}_heel", f"{s}_toe"]),) for s in SIDES}
+_HIP = {s: (frozenset([f"{s}_hip", f"{s}_knee"]),) for s in SIDES}
+
+FEATURE_JOINTS: dict[str, Requirement] = {
+    name: _EVENTS
+    for name in (
+        "cadence_steps_per_min",
+        "stride_time_s",
+        "step_time_s",
+        "stance_pct_left",
+        "stance_pct_right",
+        "double_support_pct",
+        "step_length_leg",
+        "stride_length_leg",
+        "walking_speed_leg_per_s",
+        "step_length_m",
+        "stride_length_m",
+        "walking_speed_m_per_s",
+        "step_length_asymmetry",
+        "step_time_asymmetry",
+        "stride_time_cv",
+        "n_cycles",
+    )
+}
+for _side in SIDES:
+    for _name in (
+        "knee_flexion_initial_contact_deg",
+        "knee_flexion_max_extension_deg",
+        "knee_flexion_peak_swing_deg",
+        "knee_rom_deg",
+    ):
+        FEATURE_JOINTS[f"{_name}_{_side}"] = _all(_EVENTS, _LEG[_side])
+    FEATURE_JOINTS[f"hip_rom_deg_{_side}"] = _all(_EVENTS, _HIP[_side])
+    FEATURE_JOINTS[f"ankle_rom_deg_{_side}"] = _all(_EVENTS, _ANKLE[_side])
+FEATURE_JOINTS["trunk_sway_deg"] = _all(_EVENTS, _TRUNK)
+# The deviation scores use every curve of both sides.
+for _name in DEVIATION_COLUMNS:
+    FEATURE_JOINTS[_name] = _all(
+        _EVENTS, *(r for s in SIDES for r in (_LEG[s], _HIP[s], _ANKLE[s]))
+    )
+
+
+def supported_features(joints: list[str] | tuple[str, ...] | set[str]) -> list[str]:
+    """Features (in column order) computable from the given keypoints alone."""
+    unknown = sorted(set(joints) - set(JOINT_NAMES))
+    if unknown:
+        raise ValueError(f"unknown keypoint name(s) {unknown}; known: {list(JOINT_NAMES)}")
+    have = frozenset(joints)
+    order = GAIT_COLUMNS + DEVIATION_COLUMNS
+    return [f for f in order if any(req <= have for req in FEATURE_JOINTS[f])]
+
+
+def describe_requirement(req: Requirement) -> str:
+    """Readable form of a requirement: alternatives joined by ' | '."""
+    return " | ".join("+".join(sorted(s)) for s in req)
+
+
+# --------------------------------------------------------------------------- result type
+
+
+@dataclass
+class GaitResult:
+    """Features of one walk, with the events and curves they come from."""
+
+    features: dict[str, float]
+    info: dict[str, object]  # status, reason, view, direction, ...
+    events: dict[str, dict[str, list[float]]]  # initial_contact/toe_off → side → times (s)
+    curves: dict[str, np.ndarray]  # "<joint>_<side>" → (n_cycles, 101) degrees
+
+    def row(self) -> dict[str, object]:
+        return {**{k: self.info.get(k) for k in INFO_COLUMNS}, **self.features}
+
+    def mean_curves(self) -> np.ndarray:
+        """(2 sides, 3 joints, 101) mean cycle curves; NaN where a side has no cycles."""
+        out = np.full((2, len(JOINTS3), N_POINTS), np.nan)
+        for i, side in enumerate(SIDES):
+            for j, joint in enumerate(JOINTS3):
+                c = self.curves.get(f"{joint}_{side}")
+                if c is not None and len(c):
+                    out[i, j] = np.nanmean(c, axis=0)
+        return out
+
+
+def _failed(reason: str, info: dict | None = None) -> GaitResult:
+    info = dict(info or {})
+    info.update(status="failed", reason=reason)
+    return GaitResult(
+        features={c: float("nan") for c in GAIT_COLUMNS},
+        info=info,
+        events={"initial_contact": {}, "toe_off": {}},
+        curves={},
+    )
+
+
+# --------------------------------------------------------------------------- signal helpers
+
+
+def _interp_nan(x: np.ndarray) -> np.ndarray:
+    """Linear interpolation over NaN along axis 0 (edges held); all-NaN columns stay NaN."""
+    x = np.array(x, dtype=float)
+    flat = x.reshape(len(x), -1)
+    idx = np.arange(len(x))
+    for k in range(flat.shape[1]):
+        ok = np.isfinite(flat[:, k])
+        if ok.sum() >= 2:
+            flat[:, k] = np.interp(idx, idx[ok], flat[ok, k])
+    return flat.reshape(x.shape)
+
+
+def _savgol_window(fps: float, seconds: float, n: int) -> int:
+    w = max(5, int(round(seconds * fps)) | 1)
+    return min(w, n - 1 if n % 2 == 0 else n)
+
+
+def _velocity(xy: np.ndarray, fps: float, window_s: float) -> np.ndarray:
+    """Savitzky-Golay derivative (units/s) of (T, ..., 2) positions; NaN where input is NaN."""
+    filled = _interp_nan(xy)
+    w = _savgol_window(fps, window_s, len(xy))
+    if w < 5 or not np.isfinite(filled).any():
+        return np.full_like(filled, np.nan)
+    v = signal.savgol_filter(filled, w, 2, deriv=1, delta=1.0 / fps, axis=0, mode="interp")
+    v[~np.isfinite(xy)] = np.nan
+    return v
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """(start, stop) index pairs of the True runs of a boolean array."""
+    d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1), strict=True))
+
+
+def _drop_short_runs(mask: np.ndarray, value: bool, min_len: int) -> np.ndarray:
+    """Flip interior runs equal to ``value`` shorter than ``min_len`` frames."""
+    out = mask.copy()
+    for a, b in _runs(mask == value):
+        if b - a < min_len and a > 0 and b < len(mask):
+            out[a:b] = not value
+    return out
+
+
+def _parabolic(x: np.ndarray, i: int) -> float:
+    """Sub-frame position of the extremum at sample ``i`` (parabola through 3 samples)."""
+    if 0 < i < len(x) - 1 and np.isfinite(x[i - 1 : i + 2]).all():
+        a, b, c = x[i - 1], x[i], x[i + 1]
+        den = a - 2 * b + c
+        if den != 0:
+            return i + float(np.clip(0.5 * (a - c) / den, -0.5, 0.5))
+    return float(i)
+
+
+def _stride_frequency(x: np.ndarray, fps: float) -> float:
+    """Dominant frequency (Hz) of a foot-minus-pelvis signal: once per stride."""
+    ok = np.isfinite(x)
+    y = signal.detrend(x[ok]) if ok.sum() > 8 else np.zeros(1)
+    if len(y) < 8 or not np.any(y):
+        return float("nan")
+    f, p = signal.periodogram(y, fs=fps, nfft=max(1024, 8 * len(y)), window="hann")
+    band = (f >= 0.25) & (f <= 3.0)  # strides from 0.33 s to 4 s
+    return float(f[band][np.argmax(p[band])]) if band.any() else float("nan")
+
+
+def _extrema(x: np.ndarray, fps: float, valid: np.ndarray) -> np.ndarray:
+    """Times (s) of the once-per-stride maxima of ``x`` within valid frames."""
+    f0 = _stride_frequency(np.where(valid, x, np.nan), fps)
+    if not np.isfinite(f0):
+        return np.array([])
+    filled = _interp_nan(np.where(valid, x, np.nan))
+    lo, hi = np.nanpercentile(filled, [5, 95])
+    peaks, _ = signal.find_peaks(
+        np.nan_to_num(filled, nan=lo), distance=max(1, int(0.6 * fps / f0)),
+        prominence=0.3 * (hi - lo),
+    )  # fmt: skip
+    peaks = [i for i in peaks if valid[i]]
+    return np.array([_parabolic(filled, i) / fps for i in peaks])
+
+
+def _still_events(
+    speed: np.ndarray, fps: float, cfg: FeatureConfig, valid: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Contact onsets/ends where a foot point is still in the image (any view).
+
+    The threshold adapts to the swing speed (a fraction of its 95th percentile), so keypoint
+    jitter of a few pixels does not break a stance.
+    """
+    ok = np.isfinite(speed)
+    if ok.sum() < 5:
+        return np.array([]), np.array([])
+    thr = max(cfg.contact_speed, 0.15 * float(np.percentile(speed[ok], 95)))
+    c = np.where(ok, speed < thr, False)
+    c = _drop_short_runs(c, False, max(1, int(round(cfg.min_swing_s * fps))))
+    c = _drop_short_runs(c, True, max(1, int(round(cfg.min_stance_s * fps))))
+
+    def cross(i: int) -> float:
+        a, b = speed[i - 1], speed[i]
+        frac = np.clip((a - thr) / (a - b), 0.0, 1.0) if np.isfinite(a - b) and a != b else 1
+        return float((i - 1 + frac) / fps)
+
+    on = [i for i in np.flatnonzero(~c[:-1] & c[1:]) + 1 if valid[i - 1] and valid[i]]
+    off = [i for i in np.flatnonzero(c[:-1] & ~c[1:]) + 1 if valid[i - 1] and valid[i]]
+    return np.array([cross(i) for i in on]), np.array([cross(i) for i in off])
+
+
+def _facing(kp: np.ndarray, fps: float) -> np.ndarray:
+    """Per frame: +1 facing image right, -1 left, 0 while turning or unknown.
+
+    Votes of the feet (toes ahead of heels and ankles) and the head (nose ahead of the
+    ears), smoothed over one second; frames within half a second of a change of the smoothed
+    sign are a turn.
+    """
+    votes = []
+    for a, b in (("toe", "heel"), ("toe", "ankle")):
+        for s in SIDES:
+            votes.append(np.sign(kp[:, INDEX[f"{s}_{a}"], 0] - kp[:, INDEX[f"{s}_{b}"], 0]))
+    ears = np.nanmean(kp[:, [INDEX["left_ear"], INDEX["right_ear"]], 0], axis=1)
+    votes.append(np.sign(kp[:, INDEX["nose"], 0] - ears))
+    vote = np.nanmean(np.stack(votes, 1), axis=1)
+    win = max(3, int(round(fps)))
+    smooth = pd.Series(vote).rolling(win, center=True, min_periods=1).mean().to_numpy()
+    facing = np.sign(np.nan_to_num(smooth))
+    change = np.flatnonzero(np.diff(facing) != 0)
+    half = int(round(0.5 * fps))
+    for i in change:
+        facing[max(0, i - half) : i + half + 1] = 0
+    return facing
+
+
+def _wrap(deg: np.ndarray) -> np.ndarray:
+    """Angles in degrees wrapped to [-180, 180)."""
+    return (deg + 180.0) % 360.0 - 180.0
+
+
+def _seg_angle(p0: np.ndarray, p1: np.ndarray, fwd: np.ndarray) -> np.ndarray:
+    """Angle (deg) of the segment p0 → p1 from the image's downward vertical, forward +."""
+    d = p1 - p0
+    return np.degrees(np.arctan2(fwd * d[..., 0], d[..., 1]))
+
+
+# --------------------------------------------------------------------------- the analysis
+
+
+def gait_features(
+    pose: PoseData,
+    cfg: FeatureConfig | None = None,
+    *,
+    joints: list[str] | tuple[str, ...] | None = None,
+    height_cm: float | None = None,
+) -> GaitResult:
+    """Gait events, cycle curves and features of one walk (see the module docstring).
+
+    ``joints``: compute from this subset of keypoints only (the others are ignored).
+    ``height_cm``: the subject's stature, for the metric columns.
+    """
+    # All-NaN slices are expected (absent joints) and handled explicitly below.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _gait_features(pose, cfg or FeatureConfig(), joints, height_cm)
+
+
+def _gait_features(
+    pose: PoseData,
+    cfg: FeatureConfig,
+    joints: list[str] | tuple[str, ...] | None,
+    height_cm: float | None,
+) -> GaitResult:
+    fps = float(pose.fps)
+    kp = np.array(pose.keypoints[..., :2], dtype=float)
+    if joints is not None:
+        unknown = sorted(set(joints) - set(JOINT_NAMES))
+        if unknown:
+            raise ValueError(f"unknown keypoint name(s) {unknown}")
+        drop = [i for i, n in enumerate(JOINT_NAMES) if n not in set(joints)]
+        kp[:, drop] = np.nan
+    n = len(kp)
+    t = np.arange(n) / fps
+    info: dict[str, object] = {"status": "ok", "reason": "", "view": "", "direction": ""}
+    if pose.imputed is not None and n:
+        info["imputed_fraction"] = round(float(np.mean(pose.imputed)), 4)
+
+    def J(name: str) -> np.ndarray:
+        return kp[:, INDEX[name]]
+
+    present = {name: np.isfinite(J(name)).all(-1) for name in JOINT_NAMES}
+    if n < 5 or n / fps < 2 * cfg.min_stance_s:
+        return _failed(f"too short: {n} frames", info)
+
+    # --- body scale: thigh + shank per frame (either side), then a 1-s rolling median.
+    seg = []
+    for s in SIDES:
+        thigh = np.linalg.norm(J(f"{s}_knee") - J(f"{s}_hip"), axis=-1)
+        shank = np.linalg.norm(J(f"{s}_ankle") - J(f"{s}_knee"), axis=-1)
+        seg.append(thigh + shank)
+    with np.errstate(all="ignore"):
+        legseg = np.nanmean(np.stack(seg, 1), axis=1) if n else np.array([])
+    if not np.isfinite(legseg).any():
+        return _failed("no complete leg (hip, knee, ankle) detected: no body scale", info)
+    win = max(3, int(round(fps)))
+    legseg = pd.Series(legseg).rolling(win, center=True, min_periods=1).median().to_numpy()
+    legseg = _interp_nan(legseg)
+
+    # --- feet: the points available per side (heel and toe preferred).
+    foot_pts: dict[str, list[str]] = {}
+    for s in SIDES:
+        pts = [f"{s}_{p}" for p in ("heel", "toe") if present[f"{s}_{p}"].mean() > 0.5]
+        if not pts and present[f"{s}_ankle"].mean() > 0.5:
+            pts = [f"{s}_ankle"]
+        foot_pts[s] = pts
+    missing = [s for s in SIDES if not foot_pts[s]]
+    if missing:
+        return _failed(
+            "missing foot keypoints: no heel, toe or ankle on most frames for the "
+            + " and ".join(missing)
+            + " foot",
+            info,
+        )
+
+    # --- ankle height: ankle above the lowest foot point while that foot is flat and
+    # still; Winter's proportion without heel/toe.
+    # (measured after contact detection below; a provisional scale serves the thresholds)
+    scale0 = legseg * (1 + ANKLE_HEIGHT_PER_LEG_SEGMENTS)
+
+    # --- view, camera and walking direction.  In a side view the feet swing far in front of
+    # and behind the hips; a static camera also sees the hips progress, a panning camera
+    # (following the walker) does not.
+    with np.errstate(all="ignore"):
+        hips = np.nanmean(np.stack([J("left_hip"), J("right_hip")], 0), axis=0)
+    cx = pose.frame_size[0] / 2.0
+    prog = (hips[:, 0] - cx) / scale0  # leg lengths, exact across depth for a pinhole camera
+    vprog = _velocity(prog[:, None], fps, 1.0)[:, 0]
+    moving_side = np.abs(vprog) >= cfg.min_progression
+    side_frac = float(np.mean(moving_side[np.isfinite(vprog)])) if np.isfinite(vprog).any() else 0
+    rel_feet = np.concatenate([(J(foot_pts[s][0])[:, 0] - hips[:, 0]) / scale0 for s in SIDES])
+    rel_feet = rel_feet[np.isfinite(rel_feet)]
+    swing_range = float(np.ptp(np.percentile(rel_feet, [5, 95]))) if len(rel_feet) else 0.0
+    rate = _velocity(np.log(scale0)[:, None], fps, 1.0)[:, 0]
+    info["camera"] = "static"
+    if swing_range >= cfg.min_foot_excursion and side_frac >= 0.3:
+        info["view"] = "side"
+        direction = np.where(moving_side, np.sign(vprog), 0.0)
+        fwd_sign = float(np.sign(np.nansum(vprog)))
+        info["direction"] = "right" if fwd_sign > 0 else "left"
+        if np.any(direction == -fwd_sign):
+            info["direction"] = "both"
+    elif swing_range >= cfg.min_foot_excursion:
+        # A camera that pans with the walker: the direction is where the feet point.
+        info["view"], info["camera"] = "side", "panning"
+        direction = _facing(kp, fps)
+        fwd_sign = 1.0 if np.sum(direction) >= 0 else -1.0
+        info["direction"] = "right" if fwd_sign > 0 else "left"
+        if np.any(direction == -fwd_sign):
+            info["direction"] = "both"
+    elif np.nanmedian(np.abs(rate)) >= cfg.min_depth_rate:
+        info["view"] = "frontal"
+        info["direction"] = "towards" if np.nansum(rate) > 0 else "away"
+        direction = np.where(np.abs(rate) >= 0.5 * cfg.min_depth_rate, 1.0, 0.0)
+        fwd_sign = 1.0
+    else:
+        direction = np.zeros(n)
+        fwd_sign = 1.0
+        info["view"] = "none"
+
+    if info["view"] == "none":
+        return _failed("subject does not walk: no sideways or depth progression of the hips", info)
+    fwd = np.where(direction != 0, direction, fwd_sign)
+    walking = direction != 0
+    known = np.ones(n, bool)
+    for s in SIDES:
+        known &= np.isfinite(np.stack([J(p) for p in foot_pts[s]], 1)).any(1).all(-1)
+    if info["view"] == "side":
+        # Zeni et al. (2008): initial contact when the heel is furthest in front of the
+        # pelvis, toe-off when the toe is furthest behind it; large, noise-robust extrema.
+        ic, to = {}, {}
+        for s in SIDES:
+            heel = next(f"{s}_{p}" for p in ("heel", "ankle", "toe") if present[f"{s}_{p}"].any())
+            toe = next(f"{s}_{p}" for p in ("toe", "ankle", "heel") if present[f"{s}_{p}"].any())
+            rel_heel = fwd * (J(heel)[:, 0] - hips[:, 0]) / scale0
+            rel_toe = fwd * (J(toe)[:, 0] - hips[:, 0]) / scale0
+            ic[s] = _extrema(rel_heel, fps, walking & known)
+            to[s] = _extrema(-rel_toe, fps, walking & known)
+    else:
+        ic, to = {}, {}
+        for s in SIDES:
+            pts = np.stack([J(p) for p in foot_pts[s]], 1)  # (T, P, 2)
+            v = _velocity(pts, fps, cfg.derivative_window_s)
+            sp = np.nanmin(np.linalg.norm(v, axis=-1), axis=1) / scale0
+            ic[s], to[s] = _still_events(sp, fps, cfg, walking & known)
+    events = {
+        "initial_contact": {s: ic[s].round(4).tolist() for s in SIDES},
+        "toe_off": {s: to[s].round(4).tolist() for s in SIDES},
+    }
+    if min(len(ic[s]) for s in SIDES) < 2:
+        few = min(SIDES, key=lambda s: len(ic[s]))
+        return _failed_with_events(
+            f"too few gait cycles: {len(ic[few])} initial contact(s) of the {few} foot "
+            "(the subject stands still, or the walk is too short)",
+            info,
+            events,
+        )
+    # Contact frames: initial contact to the following toe-off of the same foot.
+    contact = {}
+    for s in SIDES:
+        c = np.zeros(n, bool)
+        for t0 in ic[s]:
+            offs = to[s][to[s] > t0]
+            if len(offs):
+                c[(t >= t0) & (t <= offs[0])] = True
+        contact[s] = c
+
+    # --- leg length: ankle height over the lowest foot point in flat-foot contact frames.
+    ankle_h = []
+    for s in SIDES:
+        if not (present[f"{s}_heel"].any() or present[f"{s}_toe"].any()):
+            continue
+        low = np.nanmax(np.stack([J(f"{s}_heel")[:, 1], J(f"{s}_toe")[:, 1]], 1), axis=1)
+        h = (low - J(f"{s}_ankle")[:, 1]) / legseg
+        ok = contact[s] & np.isfinite(h) & (h > 0)
+        if ok.sum() >= 3:
+            ankle_h.append(np.median(h[ok]))
+    ratio = float(np.median(ankle_h)) if ankle_h else ANKLE_HEIGHT_PER_LEG_SEGMENTS
+    scale = legseg * (1 + ratio)
+    info["leg_length_px"] = round(float(np.median(scale)), 2)
+
+    # --- cycles: IC to IC of the same foot, in one direction, with the joints present.
+    all_strides = np.concatenate([np.diff(ic[s]) for s in SIDES])
+    med_stride = float(np.median(all_strides)) if len(all_strides) else float("nan")
+    cycles: dict[str, list[tuple[float, float]]] = {}
+    for s in SIDES:
+        good = []
+        for t0, t1 in zip(ic[s][:-1], ic[s][1:], strict=True):
+            i0, i1 = int(np.floor(t0 * fps)), int(np.ceil(t1 * fps))
+            i1 = min(i1, n - 1)
+            dirs = direction[i0 : i1 + 1]
+            ratio_ok = 1 / cfg.max_cycle_ratio <= (t1 - t0) / med_stride <= cfg.max_cycle_ratio
+            if ratio_ok and np.all(dirs == dirs[0]) and dirs[0] != 0 and known[i0 : i1 + 1].all():
+                good.append((float(t0), float(t1)))
+        cycles[s] = good
+    n_cycles = min(len(cycles[s]) for s in SIDES)
+    if n_cycles < cfg.min_cycles:
+        return _failed_with_events(
+            f"too few gait cycles: {n_cycles} complete cycle(s) on the "
+            f"{min(SIDES, key=lambda s: len(cycles[s]))} side, {cfg.min_cycles} needed",
+            info,
+            events,
+        )
+
+    f = {c: float("nan") for c in GAIT_COLUMNS}
+    f["n_cycles"] = float(n_cycles)
+
+    # --- temporal features.
+    def stance_of(s: str, t0: float, t1: float) -> float:
+        offs = to[s][(to[s] > t0) & (to[s] < t1)]
+        return float(offs[0] - t0) if len(offs) == 1 else float("nan")
+
+    stance = {}
+    for s in SIDES:
+        vals = [100 * stance_of(s, t0, t1) / (t1 - t0) for t0, t1 in cycles[s]]
+        stance[s] = float(np.nanmean(vals)) if np.isfinite(vals).any() else float("nan")
+        f[f"stance_pct_{s}"] = stance[s]
+    strides = np.array([t1 - t0 for s in SIDES for t0, t1 in cycles[s]])
+    f["stride_time_s"] = float(strides.mean())
+    f["stride_time_cv"] = (
+        float(strides.std(ddof=1) / strides.mean()) if len(strides) > 1 else math.nan
+    )
+
+    # Steps: consecutive alternating initial contacts inside one walking direction.
+    ev = sorted([(float(tt), s) for s in SIDES for tt in ic[s]])
+    steps: list[tuple[float, str, float, str]] = []  # (t_from, side_from, t_to, side_to)
+    for (ta, sa), (tb, sb) in zip(ev[:-1], ev[1:], strict=True):
+        ia, ib = int(round(ta * fps)), int(round(tb * fps))
+        same_dir = direction[ia] == direction[min(ib, n - 1)] != 0
+        if sa != sb and same_dir and tb - ta < 0.5 * cfg.max_cycle_ratio * med_stride:
+            steps.append((ta, sa, tb, sb))
+    if not steps:
+        return _failed_with_events("no alternating steps between the feet", info, events)
+    step_t = {s: np.array([tb - ta for ta, _, tb, sb in steps if sb == s]) for s in SIDES}
+    all_st = np.concatenate([step_t[s] for s in SIDES])
+    f["step_time_s"] = float(all_st.mean())
+    f["cadence_steps_per_min"] = 60.0 / f["step_time_s"]
+    if all(len(step_t[s]) for s in SIDES):
+        f["step_time_asymmetry"] = float(
+            abs(step_t["left"].mean() - step_t["right"].mean()) / all_st.mean()
+        )
+
+    # Double support over left cycles: overlap of both stance intervals.
+    def stance_intervals(s: str) -> list[tuple[float, float]]:
+        out = []
+        for tt in ic[s]:
+            offs = to[s][to[s] > tt]
+            if len(offs):
+                out.append((float(tt), float(offs[0])))
+        return out
+
+    st_int = {s: stance_intervals(s) for s in SIDES}
+    ds = []
+    for t0, t1 in cycles["left"]:
+        both = 0.0
+        for a0, a1 in st_int["left"]:
+            for b0, b1 in st_int["right"]:
+                lo, hi = max(a0, b0, t0), min(a1, b1, t1)
+                both += max(0.0, hi - lo)
+        ds.append(100 * both / (t1 - t0))
+    f["double_support_pct"] = float(np.mean(ds))
+
+    spatial = info["view"] == "side"
+
+    def at(arr: np.ndarray, tt: float) -> float:
+        return float(np.interp(tt, t, arr))
+
+    # --- spatial features (side or oblique view).
+    if spatial:
+        # Step length as motion-capture systems define it: the fore-aft distance between
+        # the heels at the leading heel's initial contact.  Both heels are read in the same
+        # frame, so a camera that pans with the walker does not bias it.
+        foot_ref = {}
+        for s in SIDES:
+            name = next(
+                f"{s}_{p}" for p in ("heel", "ankle", "toe") if present[f"{s}_{p}"].mean() > 0.5
+            )
+            foot_ref[s] = _interp_nan(J(name)[:, 0]) / scale  # leg lengths
+        step_len: dict[str, list[float]] = {s: [] for s in SIDES}
+        for _, sa, tb, sb in steps:
+            d = fwd[min(int(round(tb * fps)), n - 1)]
+            step_len[sb].append(d * (at(foot_ref[sb], tb) - at(foot_ref[sa], tb)))
+        all_sl = np.array(step_len["left"] + step_len["right"])
+        f["step_length_leg"] = float(all_sl.mean())
+        if all(step_len[s] for s in SIDES):
+            f["step_length_asymmetry"] = float(
+                abs(np.mean(step_len["left"]) - np.mean(step_len["right"])) / all_sl.mean()
+            )
+            # A stride is a left and a right step.
+            f["stride_length_leg"] = float(np.mean(step_len["left"]) + np.mean(step_len["right"]))
+        if info["camera"] == "static":
+            # Mid-hip displacement over the complete cycles (hips move smoothly: the most
+            # precise speed a static camera gives).
+            disp, dur = 0.0, 0.0
+            mid = (_interp_nan(hips[:, 0]) - cx) / scale
+            for s in SIDES:
+                for t0, t1 in cycles[s]:
+                    disp += fwd[int(round(t0 * fps))] * (at(mid, t1) - at(mid, t0))
+                    dur += t1 - t0
+            f["walking_speed_leg_per_s"] = disp / dur
+        else:
+            f["walking_speed_leg_per_s"] = f["stride_length_leg"] / f["stride_time_s"]
+        if height_cm is not None and np.isfinite(height_cm) and height_cm > 0:
+            leg_m = LEG_LENGTH_PER_HEIGHT * height_cm / 100.0
+            f["step_length_m"] = f["step_length_leg"] * leg_m
+            f["stride_length_m"] = f["stride_length_leg"] * leg_m
+            f["walking_speed_m_per_s"] = f["walking_speed_leg_per_s"] * leg_m
+
+    # --- sagittal angles and cycle curves (side view only: frontal projections of sagittal
+    # angles are not angles).
+    curves: dict[str, np.ndarray] = {}
+    if spatial:
+        with np.errstate(all="ignore"):
+            shoulders = np.nanmean(np.stack([J("left_shoulder"), J("right_shoulder")], 0), 0)
+        trunk = -_seg_angle(hips, shoulders, fwd) + 180.0  # 0 = upright, forward lean +
+        trunk = _wrap(trunk)
+        for s in SIDES:
+            thigh = _seg_angle(J(f"{s}_hip"), J(f"{s}_knee"), fwd)
+            shank = _seg_angle(J(f"{s}_knee"), J(f"{s}_ankle"), fwd)
+            foot = J(f"{s}_toe") - J(f"{s}_heel")
+            elev = np.degrees(np.arctan2(-foot[:, 1], fwd * foot[:, 0]))  # toe up +
+            angles = {"hip": thigh, "knee": _wrap(thigh - shank), "ankle": _wrap(elev - shank)}
+            for joint, ang in angles.items():
+                rows = []
+                for t0, t1 in cycles[s]:
+                    tt = t0 + (t1 - t0) * np.linspace(0, 1, N_POINTS)
+                    i0, i1 = int(np.floor(t0 * fps)), min(int(np.ceil(t1 * fps)), n - 1)
+                    seg_ok = np.isfinite(ang[i0 : i1 + 1]).all()
+                    rows.append(np.interp(tt, t, ang) if seg_ok else np.full(N_POINTS, np.nan))
+                curves[f"{joint}_{s}"] = np.array(rows)
+            knee, hip, ank = (curves[f"{j}_{s}"] for j in ("knee", "hip", "ankle"))
+            stance_end = []
+            for t0, t1 in cycles[s]:
+                st = stance_of(s, t0, t1)
+                stance_end.append(
+                    int(round(100 * st / (t1 - t0))) if np.isfinite(st) else N_POINTS - 1
+                )
+            with np.errstate(all="ignore"):
+                f[f"knee_flexion_initial_contact_deg_{s}"] = _nanmean(knee[:, 0])
+                f[f"knee_flexion_max_extension_deg_{s}"] = _nanmean(
+                    [np.min(r[: e + 1]) for r, e in zip(knee, stance_end, strict=True)]
+                )
+                f[f"knee_flexion_peak_swing_deg_{s}"] = _nanmean(np.max(knee, axis=1))
+                f[f"knee_rom_deg_{s}"] = _nanmean(np.ptp(knee, axis=1))
+                f[f"hip_rom_deg_{s}"] = _nanmean(np.ptp(hip, axis=1))
+                f[f"ankle_rom_deg_{s}"] = _nanmean(np.ptp(ank, axis=1))
+        sway = []
+        for t0, t1 in cycles["left"]:
+            tt = t0 + (t1 - t0) * np.linspace(0, 1, N_POINTS)
+            sway.append(np.ptp(np.interp(tt, t, trunk)))
+        f["trunk_sway_deg"] = _nanmean(sway)
+    if info["view"] == "frontal":
+        info["reason"] = (
+            "frontal view: spatial features and sagittal angles are not observable (NaN)"
+        )
+    return GaitResult(features=f, info=info, events=events, curves=curves)
+
+
+def _nanmean(values) -> float:
+    arr = np.asarray(values, dtype=float)
+    return float(np.nanmean(arr)) if np.isfinite(arr).any() else float("nan")
+
+
+def _failed_with_events(reason: str, info: dict, events: dict) -> GaitResult:
+    out = _failed(reason, info)
+    out.events = events
+    return out
+
+
+# --------------------------------------------------------------------------- deviation scores
+
+
+@dataclass
+class DeviationReference:
+    """Reference kinematics for the GDI-like and GPS-like scores.
+
+    ``curves`` (n, 3, 101): mean cycle curves (hip, knee, ankle; degrees) of one side of one
+    reference video each; ``subjects`` (n,): whose they are, so that a reference subject is
+    scored against the others only (leave-one-subject-out) and never against itself.
+    """
+
+    curves: np.ndarray
+    subjects: np.ndarray
+
+    MIN_SUBJECTS = 3
+
+    def __post_init__(self) -> None:
+        self.curves = np.asarray(self.curves, dtype=float)
+        self.subjects = np.asarray(self.subjects).astype(str)
+        if self.curves.ndim != 3 or self.curves.shape[1:] != (len(JOINTS3), N_POINTS):
+            raise ValueError(f"reference curves must be (n, 3, 101), got {self.curves.shape}")
+        if len(self.subjects) != len(self.curves):
+            raise ValueError("reference curves and subjects differ in length")
+        keep = np.isfinite(self.curves).all(axis=(1, 2))
+        self.curves, self.subjects = self.curves[keep], self.subjects[keep]
+        if len(set(self.subjects)) < self.MIN_SUBJECTS:
+            raise ValueError(
+                f"a deviation reference needs curves of at least {self.MIN_SUBJECTS} "
+                f"subjects, got {len(set(self.subjects))}"
+            )
+        # Log distance of every member from the others' mean: the spread a typical walker
+        # has, without the optimism of being part of the mean it is compared with.
+        ln_d = np.array(
+            [
+                np.log(self._rms(c, self._mean_without(s)))
+                for c, s in zip(self.curves, self.subjects, strict=True)
+            ]
+        )
+        self._ln_mean, self._ln_sd = float(ln_d.mean()), float(ln_d.std(ddof=1))
+
+    @staticmethod
+    def _rms(curve: np.ndarray, mean: np.ndarray) -> float:
+        return float(np.sqrt(np.mean((curve - mean) ** 2)))
+
+    def _mean_without(self, subject: str | None) -> np.ndarray:
+        keep = self.subjects != subject if subject is not None else slice(None)
+        return self.curves[keep].mean(axis=0)
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.curves.mean(axis=0)
+
+    @property
+    def sd(self) -> np.ndarray:
+        return self.curves.std(axis=0, ddof=1)
+
+    def score(self, side_curves: np.ndarray, subject: str | None = None) -> dict[str, float]:
+        """Scores of one video from its (2, 3, 101) mean curves (left, right)."""
+        mean = self._mean_without(subject if subject in set(self.subjects) else None)
+        out: dict[str, float] = {}
+        sq = []
+        for i, side in enumerate(SIDES):
+            c = side_curves[i]
+            if not np.isfinite(c).all():
+                out[f"gait_deviation_index_{side}"] = float("nan")
+                continue
+            d = self._rms(c, mean)
+            sq.append(d**2)
+            z = (np.log(d) - self._ln_mean) / self._ln_sd
+            out[f"gait_deviation_index_{side}"] = float(100.0 - 10.0 * z)
+        gdis = [out[f"gait_deviation_index_{s}"] for s in SIDES]
+        out["gait_deviation_index"] = _nanmean(gdis)
+        out["gait_profile_score_deg"] = float(np.sqrt(np.mean(sq))) if sq else float("nan")
+        return out
+
+    @classmethod
+    def from_videos(
+        cls, mean_curves: dict[str, np.ndarray], subjects: dict[str, str]
+    ) -> DeviationReference:
+        """From videos' (2, 3, 101) mean curves: both sides of each become members."""
+        curves, subj = [], []
+        for vid, c in mean_curves.items():
+            for i in range(len(SIDES)):
+                curves.append(c[i])
+                subj.append(subjects[vid])
+        return cls(np.array(curves).reshape(-1, len(JOINTS3), N_POINTS), np.array(subj))
+
+    def save(self, path: str | Path) -> None:
+        save_reference(self, path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> DeviationReference:
+        ref = load_reference(path)
+        if ref is None:
+            raise ValueError(f"{path}: the deviation reference is unavailable")
+        return ref
+
+
+def save_reference(ref: DeviationReference | None, path: str | Path, note: str = "") -> None:
+    """Write a reference file; ``None`` writes an 'unavailable' file that says why."""
+    from motorflow.poseio import atomic_path
+
+    curves = ref.curves if ref is not None else np.empty((0, len(JOINTS3), N_POINTS))
+    subjects = ref.subjects if ref is not None else np.array([], dtype=str)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(
+                fh, curves=curves, subjects=subjects, joints=np.array(JOINTS3), note=np.array(note)
+            )
+
+
+def load_reference(path: str | Path) -> DeviationReference | None:
+    """A reference file: ``curves`` (n, 3, 101) deg, ``subjects`` (n,), ``joints``."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            joints = tuple(str(j) for j in z["joints"])
+            if joints != JOINTS3:
+                raise ValueError(f"joints must be {JOINTS3}, got {joints}")
+            if len(z["curves"]) == 0:
+                return None
+            return DeviationReference(z["curves"], z["subjects"])
+    except (KeyError, OSError, ValueError) as err:
+        raise ValueError(f"{path}: not a deviation reference file ({err})") from err
+
+
+# --------------------------------------------------------------------------- stage I/O
+
+
+def load_any_pose(path: str | Path, fps: float | None = None) -> PoseData:
+    """A motorflow pose file, or any format :mod:`motorflow.importers` reads."""
+    from motorflow import importers
+    from motorflow.poseio import load_pose
+
+    path = Path(path)
+    if path.suffix == ".npz":
+        pose = load_pose(path)
+        if fps is not None:
+            pose.fps = float(fps)
+        return pose
+    return importers.load_keypoints(path, fps=fps)
+
+
+def save_curves(result: GaitResult, path: str | Path) -> None:
+    from motorflow.poseio import atomic_path
+
+    arrays = {
+        f"{j}_{s}": result.curves.get(f"{j}_{s}", np.empty((0, N_POINTS)))
+        for j in JOINTS3
+        for s in SIDES
+    }
+    arrays["mean"] = result.mean_curves()
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+
+
+def load_mean_curves(path: str | Path) -> np.ndarray:
+    with np.load(path, allow_pickle=False) as z:
+        return np.array(z["mean"])
+
+
+def load_curves(path: str | Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as z:
+        return {k: np.array(z[k]) for k in z.files}
+
+
+def run(
+    pose_path: str | Path,
+    out_table: str | Path,
+    out_curves: str | Path | None = None,
+    out_qc: str | Path | None = None,
+    cfg: FeatureConfig | None = None,
+    *,
+    video_id: str | None = None,
+    height_cm: float | None = None,
+    joints: list[str] | None = None,
+    clean_qc: str | Path | None = None,
+    fps: float | None = None,
+) -> GaitResult:
+    """Features of one pose file → a one-row table (+ curves, + QC record with events).
+
+    A video the cleaning QC excluded gets NaN features and that reason, so the decision made
+    upstream stays visible in the feature table.
+    """
+    import json
+
+    from motorflow.poseio import atomic_path, write_json
+
+    cfg = cfg or FeatureConfig()
+    pose_path = Path(pose_path)
+    video_id = video_id or pose_path.name.split(".")[0]
+    excluded = ""
+    if clean_qc is not None:
+        with open(clean_qc) as fh:
+            rec = json.load(fh)
+        if rec.get("excluded"):
+            excluded = f"excluded by the cleaning QC: {rec.get('reason', 'no reason given')}"
+    pose = load_any_pose(pose_path, fps=fps)
+    if excluded:
+        result = _failed(excluded, {"view": "", "direction": ""})
+    else:
+        result = gait_features(pose, cfg, joints=joints, height_cm=height_cm)
+    result.info["video_id"] = video_id
+    row = pd.DataFrame([result.row()])
+    with atomic_path(out_table) as tmp:
+        row.to_parquet(tmp, index=False)
+    if out_curves is not None:
+        save_curves(result, out_curves)
+    if out_qc is not None:
+        write_json(
+            {
+                **{k: result.info.get(k) for k in INFO_COLUMNS},
+                "n_cycles": result.features.get("n_cycles"),
+                "joints": sorted(joints) if joints is not None else "all",
+                "events": result.events,
+                "config": cfg.to_dict(),
+            },
+            out_qc,
+        )
+    return result
+
+
+def aggregate(
+    tables: list[str | Path],
+    curves: list[str | Path],
+    out_table: str | Path,
+    *,
+    subjects: dict[str, str],
+    labels: dict[str, str],
+    reference_label: str | None = "I",
+    reference_file: str | Path | None = None,
+    out_reference: str | Path | None = None,
+) -> pd.DataFrame:
+    """One row per video with subject and label, plus the GDI-like/GPS-like scores.
+
+    The reference is ``reference_file`` when given, else the mean curves of the videos
+    labelled ``reference_label`` (every such subject is scored leave-one-subject-out).  The
+    models stage refits it on each fold's training subjects; this table is descriptive.
+    """
+    rows = pd.concat([pd.read_parquet(p) for p in tables], ignore_index=True)
+    dup = rows["video_id"][rows["video_id"].duplicated()].tolist()
+    if dup:
+        raise ValueError(f"duplicate video_id(s) in the feature tables: {dup}")
+    rows.insert(1, "subject_id", rows["video_id"].map(subjects))
+    rows.insert(2, "label", rows["video_id"].map(labels))
+    mean = {}
+    for p in curves:
+        vid = Path(p).name.split(".")[0]
+        mean[vid] = load_mean_curves(p)
+    reference, note = None, ""
+    if reference_file:
+        reference = DeviationReference.load(reference_file)
+        note = f"reference file {reference_file}"
+    elif reference_label is not None:
+        ref_videos = [
+            v for v in rows["video_id"]
+            if labels.get(v) == str(reference_label) and np.isfinite(mean.get(v, np.nan)).all()
+        ]  # fmt: skip
+        try:
+            reference = DeviationReference.from_videos(
+                {v: mean[v] for v in ref_videos}, {v: subjects[v] for v in ref_videos}
+            )
+            note = f"videos labelled {reference_label}"
+        except ValueError as err:
+            note = f"no deviation scores: label {reference_label}: {err}"
+    else:
+        note = "no deviation scores: no reference label or file configured"
+    for col in DEVIATION_COLUMNS:
+        rows[col] = np.nan
+    if reference is not None:
+        for i, vid in enumerate(rows["video_id"]):
+            if vid in mean and rows.at[i, "status"] == "ok":
+                for col, val in reference.score(mean[vid], subject=subjects.get(vid)).items():
+                    rows.at[i, col] = val
+    if out_reference is not None:
+        save_reference(reference, out_reference, note)
+    from motorflow.poseio import atomic_path
+
+    rows = rows.sort_values("video_id").reset_index(drop=True)
+    with atomic_path(out_table) as tmp:
+        rows.to_parquet(tmp, index=False)
+    rows.attrs["deviation_reference"] = note
+    return rows

@@ -1,0 +1,103 @@
+"""Figures for the report: drawn from keypoint-derived numbers only (no video pixels)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: jobs run without a display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from motorflow.features import JOINTS3, N_POINTS, SIDES  # noqa: E402
+from motorflow.poseio import atomic_path  # noqa: E402
+
+SIDE_COLOURS = {"left": "#d62728", "right": "#1f77b4"}  # clinical convention: left red
+JOINT_TITLES = {
+    "hip": "Hip flexion (thigh vs. vertical)",
+    "knee": "Knee flexion",
+    "ankle": "Ankle dorsiflexion",
+}
+
+
+def plot_gait_curves(
+    curves: dict[str, np.ndarray],
+    out_path: str | Path,
+    *,
+    band_mean: np.ndarray | None = None,
+    band_sd: np.ndarray | None = None,
+    band_label: str = "reference ±1 SD",
+    stance_pct: dict[str, float] | None = None,
+    title: str = "",
+) -> None:
+    """Cycle-normalised hip/knee/ankle curves, left vs right, over the reference band.
+
+    ``curves``: "<joint>_<side>" → (n_cycles, 101) degrees; each cycle is a thin line and the
+    side's mean a thick one.  ``band_mean``/``band_sd``: (3, 101) reference (hip, knee, ankle).
+    ``stance_pct``: side → stance % (a dashed line marks each side's toe-off).
+    """
+    x = np.linspace(0, 100, N_POINTS)
+    fig, axes = plt.subplots(1, len(JOINTS3), figsize=(12, 3.6), sharex=True)
+    for j, (ax, joint) in enumerate(zip(axes, JOINTS3, strict=True)):
+        if band_mean is not None and band_sd is not None:
+            lo, hi = band_mean[j] - band_sd[j], band_mean[j] + band_sd[j]
+            ax.fill_between(x, lo, hi, color="0.85", label=band_label, lw=0)
+        for side in SIDES:
+            c = np.asarray(curves.get(f"{joint}_{side}", np.empty((0, N_POINTS))))
+            colour = SIDE_COLOURS[side]
+            for row in c:
+                ax.plot(x, row, color=colour, lw=0.6, alpha=0.35)
+            if len(c) and np.isfinite(c).any():
+                ax.plot(
+                    x, np.nanmean(c, axis=0), color=colour, lw=2.0, label=f"{side} (n={len(c)})"
+                )
+            if stance_pct and np.isfinite(stance_pct.get(side, np.nan)):
+                ax.axvline(stance_pct[side], color=colour, ls="--", lw=0.8)
+        ax.set_title(JOINT_TITLES[joint], fontsize=10)
+        ax.set_xlabel("gait cycle (%)")
+        ax.set_xlim(0, 100)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("angle (deg)")
+    handles, labels = axes[1].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="upper right", fontsize=8, frameon=False)
+    if title:
+        fig.suptitle(title, x=0.01, ha="left", fontsize=11)
+    fig.tight_layout(rect=(0, 0, 0.9, 1))
+    with atomic_path(out_path) as tmp:
+        fig.savefig(tmp, format=Path(out_path).suffix.lstrip(".") or "png", dpi=110)
+    plt.close(fig)
+
+
+def gait_curves_figure(
+    curves_path: str | Path,
+    table_path: str | Path,
+    reference_path: str | Path | None,
+    out_path: str | Path,
+    *,
+    video_id: str = "",
+    reference_label: str | None = None,
+) -> None:
+    """The per-video figure of the features stage, from its files."""
+    import pandas as pd
+
+    from motorflow.features import load_curves, load_reference
+
+    curves = load_curves(curves_path)
+    row = pd.read_parquet(table_path).iloc[0]
+    ref = load_reference(reference_path) if reference_path else None
+    label = f"group {reference_label} ±1 SD" if reference_label else "reference ±1 SD"
+    status = "" if row["status"] == "ok" else f" — {row['reason']}"
+    cadence = row.get("cadence_steps_per_min", np.nan)
+    speed = row.get("walking_speed_leg_per_s", np.nan)
+    plot_gait_curves(
+        curves,
+        out_path,
+        band_mean=ref.mean if ref is not None else None,
+        band_sd=ref.sd if ref is not None else None,
+        band_label=label,
+        stance_pct={s: float(row.get(f"stance_pct_{s}", np.nan)) for s in SIDES},
+        title=f"{video_id}: cadence {cadence:.0f} steps/min, speed {speed:.2f} leg lengths/s"
+        f"{status}",
+    )

@@ -1,0 +1,16 @@
+"""Snakemake adapter: gait-feature accuracy of the synthetic cohort against its truth."""
+
+from pathlib import Path
+
+from motorflow import features, validate
+from motorflow.logs import rule_logging
+
+with rule_logging(snakemake.log[0]) as log:
+    result = validate.feature_accuracy(
+        snakemake.input.truth,
+        snakemake.input.params,
+        snakemake.input.table,
+        output=Path(snakemake.output.table).with_suffix(""),
+        cfg=features.FeatureConfig.from_mapping(snakemake.params.options),
+    )
+    log.info("\n%s", validate.format_feature_summary(result))
