@@ -99,6 +99,8 @@ def cmd_features(args: argparse.Namespace) -> int:
 
         save_pose(cleaned, pose_path)
     out = Path(args.output)
+    if args.task == "infant":
+        return _infant_features(pose_path, out, args, section.get("movement", {}))
     result = features.run(
         pose_path,
         out,
@@ -128,6 +130,25 @@ def cmd_features(args: argparse.Namespace) -> int:
             else f"{key:{width}s}  {value}"
         )
     return 0 if result.info["status"] == "ok" else 3
+
+
+def _infant_features(pose_path: Path, out: Path, args: argparse.Namespace, opts: dict) -> int:
+    """Infant general-movement features (motorflow.movement) → one-row table + QC JSON."""
+    import pandas as pd
+
+    from motorflow import features, movement
+    from motorflow.poseio import atomic_path, write_json
+
+    pose = features.load_any_pose(pose_path, fps=None if args.clean else args.fps)
+    feats, qc = movement.movement_features(pose, movement.MovementConfig.from_mapping(opts))
+    video_id = args.video_id or Path(args.input).name.split(".")[0]
+    row = {"video_id": video_id, "status": qc["status"], "reason": qc["reason"], **feats}
+    with atomic_path(out) as tmp:
+        pd.DataFrame([row]).to_parquet(tmp, index=False)
+    write_json({"video_id": video_id, **qc}, args.qc or out.with_suffix(".json"))
+    for key, value in row.items():
+        print(f"{key:32s}  {value:.4g}" if isinstance(value, float) else f"{key:32s}  {value}")
+    return 0 if qc["status"] == "ok" else 3
 
 
 def cmd_aggregate_features(args: argparse.Namespace) -> int:
@@ -197,6 +218,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--joints", nargs="+", help="compute from this subset of keypoints only")
     p.add_argument("--fps", type=float, help="frame rate of a keypoint file that has none")
     p.add_argument("--clean", action="store_true", help="run the cleaning stage first")
+    p.add_argument(
+        "--task",
+        choices=["gait", "infant"],
+        default="gait",
+        help="gait: clinical gait features (default); infant: general-movement features "
+        "(docs/movement_features.md)",
+    )
     p.add_argument("--config", help="config YAML (its `features:` and `clean:` sections)")
     p.set_defaults(func=cmd_features)
 

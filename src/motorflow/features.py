@@ -568,9 +568,15 @@ def _gait_features(
     vprog = _velocity(prog[:, None], fps, 1.0)[:, 0]
     moving_side = np.abs(vprog) >= cfg.min_progression
     side_frac = float(np.mean(moving_side[np.isfinite(vprog)])) if np.isfinite(vprog).any() else 0
-    rel_feet = np.concatenate([(J(foot_pts[s][0])[:, 0] - hips[:, 0]) / scale0 for s in SIDES])
-    rel_feet = rel_feet[np.isfinite(rel_feet)]
-    swing_range = float(np.ptp(np.percentile(rel_feet, [5, 95]))) if len(rel_feet) else 0.0
+    # Per foot: in a frontal view each foot stays on its own side of the hips, so pooling
+    # the feet would mistake the step width for a fore-aft swing.
+    ranges = []
+    for s in SIDES:
+        rel = (J(foot_pts[s][0])[:, 0] - hips[:, 0]) / scale0
+        rel = rel[np.isfinite(rel)]
+        if len(rel):
+            ranges.append(float(np.ptp(np.percentile(rel, [5, 95]))))
+    swing_range = float(np.mean(ranges)) if ranges else 0.0
     rate = _velocity(np.log(scale0)[:, None], fps, 1.0)[:, 0]
     info["camera"] = "static"
     if swing_range >= cfg.min_foot_excursion and side_frac >= 0.3:

@@ -1,0 +1,71 @@
+"""The features stage on real public keypoints (../shared/data; skipped when absent).
+
+No clinical truth exists for these recordings: the cerebral-palsy child is compared with the
+published mobile-gaitlab model outputs given in the data README (a sanity reference with a
+tolerance), and the older adult's walks must give features within normal human ranges.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from motorflow import clean, features, importers
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "keypoints"
+CP_CHILD = SHARED / "cp_child_openpose"
+OLDER = sorted((SHARED / "older_adult_openpose" / "raw").glob("*.csv"))
+
+needs_cp = pytest.mark.skipif(
+    not CP_CHILD.is_dir(), reason=f"shared data absent: {CP_CHILD} (see the data README)"
+)
+needs_older = pytest.mark.skipif(
+    not OLDER, reason=f"shared data absent: {SHARED / 'older_adult_openpose/raw'}"
+)
+
+
+def cleaned(pose):
+    return clean.clean_pose(pose, clean.CleanConfig())[0]
+
+
+@needs_cp
+def test_cp_child_cadence_beside_published_model_output():
+    pose = importers.load_keypoints(CP_CHILD, fps=29.97)
+    # Frames 1-299, as the published outputs.
+    pose.keypoints = pose.keypoints[:299]
+    if pose.candidates is not None:
+        pose.candidates = pose.candidates[:299]
+    result = features.gait_features(cleaned(pose))
+    f = result.features
+    assert result.info["status"] == "ok", result.info
+    # A camera that follows the child, who turns around mid-walk.
+    assert result.info["view"] == "side" and result.info["camera"] == "panning"
+    assert result.info["direction"] == "both"
+    strides_per_s = 1.0 / f["stride_time_s"]
+    assert strides_per_s == pytest.approx(1.073, rel=0.10)
+    # Knee flexion at maximum extension: published L 12.9, R 7.6 deg (model outputs); our
+    # 2D values must be physiological (a child with CP: between hyperextension and crouch).
+    for side in ("left", "right"):
+        assert -10 < f[f"knee_flexion_max_extension_deg_{side}"] < 30
+        assert 30 < f[f"knee_rom_deg_{side}"] < 80
+    assert 40 < f["stance_pct_left"] < 75 and 40 < f["stance_pct_right"] < 75
+    assert f["n_cycles"] >= 4
+
+
+@needs_older
+@pytest.mark.parametrize("path", OLDER, ids=lambda p: p.name[:30])
+def test_older_adult_frontal_walks_give_plausible_temporal_features(path):
+    result = features.gait_features(cleaned(importers.load_keypoints(path)))
+    f = result.features
+    assert result.info["status"] == "ok", result.info
+    assert result.info["view"] == "frontal" and result.info["direction"] == "towards"
+    assert "frontal view" in result.info["reason"]
+    assert 70 < f["cadence_steps_per_min"] < 140  # older adults, slow to normal
+    assert 0.8 < f["stride_time_s"] < 1.8
+    assert 45 < f["stance_pct_left"] < 75 and 45 < f["stance_pct_right"] < 75
+    assert 5 < f["double_support_pct"] < 45
+    assert f["n_cycles"] >= 3
+    # Not observable from the front: NaN, never a number.
+    assert np.isnan(f["step_length_leg"]) and np.isnan(f["knee_rom_deg_left"])
