@@ -42,9 +42,14 @@ BASE = gaitsim.GaitParams(
 PARAM_SETS = {
     "typical": BASE,
     "slow_crouch": replace(
-        BASE, cadence_steps_per_min=85.0, knee_flexion_ic_deg=(24.0, 24.0),
-        knee_rom_deg=(32.0, 32.0), hip_flexion_mean_deg=21.0, ankle_rom_deg=(11.0, 11.0),
-        hip_amplitude_deg=(13.0, 13.0), trunk_lean_deg=14.0,
+        BASE,
+        cadence_steps_per_min=85.0,
+        knee_flexion_ic_deg=(24.0, 24.0),
+        knee_rom_deg=(32.0, 32.0),
+        hip_flexion_mean_deg=21.0,
+        ankle_rom_deg=(11.0, 11.0),
+        hip_amplitude_deg=(13.0, 13.0),
+        trunk_lean_deg=14.0,
     ),
     "fast_tall": replace(
         BASE, height_m=1.65, cadence_steps_per_min=140.0, hip_amplitude_deg=(24.0, 24.0)
@@ -52,23 +57,37 @@ PARAM_SETS = {
     # Long strides of a small child: the trailing toe is still low when the leading heel
     # lands, which used to make contact flicker into spurious initial contacts.
     "long_strides": replace(
-        BASE, height_m=1.013, cadence_steps_per_min=133.5, knee_flexion_ic_deg=(8.2, 8.2),
-        knee_rom_deg=(40.3, 40.3), hip_flexion_mean_deg=10.4, ankle_rom_deg=(31.5, 31.5),
-        hip_amplitude_deg=(35.7, 35.7), trunk_sway_deg=5.7,
+        BASE,
+        height_m=1.013,
+        cadence_steps_per_min=133.5,
+        knee_flexion_ic_deg=(8.2, 8.2),
+        knee_rom_deg=(40.3, 40.3),
+        hip_flexion_mean_deg=10.4,
+        ankle_rom_deg=(31.5, 31.5),
+        hip_amplitude_deg=(35.7, 35.7),
+        trunk_sway_deg=5.7,
     ),
 }
-HEMI = replace(BASE, hip_amplitude_deg=(20.0, 12.0), step_time_offset=0.03,
-               knee_rom_deg=(55.0, 40.0), knee_flexion_ic_deg=(5.0, 12.0))
+HEMI = replace(
+    BASE,
+    hip_amplitude_deg=(20.0, 12.0),
+    step_time_offset=0.03,
+    knee_rom_deg=(55.0, 40.0),
+    knee_flexion_ic_deg=(5.0, 12.0),
+)
 
 
 def walk(p: gaitsim.GaitParams, duration: float = 10.0, seed: int = 1) -> gaitsim.Walk:
     return gaitsim.simulate_walk(p, duration, FPS, np.random.default_rng(seed))
 
 
+ALL_SETS = {**PARAM_SETS, "hemi": HEMI}
+
+
 @pytest.fixture(scope="module")
 def walks() -> dict[str, tuple[gaitsim.Walk, dict]]:
     out = {}
-    for name, p in PARAM_SETS.items():
+    for name, p in ALL_SETS.items():
         w = walk(p)
         out[name] = (w, gaitsim.gait_truth(w))
     return out
@@ -81,10 +100,20 @@ def walks() -> dict[str, tuple[gaitsim.Walk, dict]]:
 def test_stride_is_two_steps_and_speed_is_step_times_cadence(walks, name):
     w, tr = walks[name]
     assert tr["n_cycles"] >= 5
-    assert tr["stride_length_leg"] == pytest.approx(2 * tr["step_length_leg"], rel=0.03)
+    # Steps between footprints (each heel where it landed) make up the stride and the speed.
+    ics = tr["initial_contact_s"]
+    events = sorted((t, s) for s, side in enumerate(gaitsim.SIDES) for t in ics[side])
+    heel = [w.joints[:, INDEX[f"{side}_heel"], 0] for side in gaitsim.SIDES]
+    footprint = float(np.mean(np.diff([np.interp(t, w.t, heel[s]) for t, s in events])))
+    assert tr["stride_length_leg"] * tr["leg_length_m"] == pytest.approx(2 * footprint, rel=0.03)
+    assert tr["walking_speed_m_per_s"] == pytest.approx(
+        footprint * tr["cadence_steps_per_min"] / 60, rel=0.03
+    )
+    # The truth's step length is measured between the heels at the landing heel's initial
+    # contact, when the trailing heel has already risen (it pivots on its toe in double
+    # support): a little shorter than between footprints.
+    assert 0.85 * footprint < tr["step_length_m"] <= 1.001 * footprint
     assert tr["step_length_m"] == pytest.approx(tr["step_length_leg"] * tr["leg_length_m"])
-    speed = tr["step_length_m"] * tr["cadence_steps_per_min"] / 60
-    assert tr["walking_speed_m_per_s"] == pytest.approx(speed, rel=0.03)
     # The pelvis covers the walked distance: mean forward speed over the whole walk.
     mean_speed = (w.pelvis[-1, 0] - w.pelvis[0, 0]) / (w.t[-1] - w.t[0])
     assert mean_speed == pytest.approx(tr["walking_speed_m_per_s"], rel=0.05)
@@ -101,14 +130,14 @@ def test_cadence_meets_target_without_variability(walks, name):
     assert tr["step_time_asymmetry"] < 0.05
 
 
-@pytest.mark.parametrize("name", list(PARAM_SETS))
+@pytest.mark.parametrize("name", list(ALL_SETS))
 def test_initial_contacts_alternate(walks, name):
     w, tr = walks[name]
     ics = tr["initial_contact_s"]
     events = sorted([(t, "L") for t in ics["left"]] + [(t, "R") for t in ics["right"]])
     sides = [s for _, s in events]
     assert all(a != b for a, b in zip(sides[:-1], sides[1:], strict=True)), sides
-    expected_per_side = (w.t[-1] - w.t[0]) * PARAM_SETS[name].cadence_steps_per_min / 120
+    expected_per_side = (w.t[-1] - w.t[0]) * ALL_SETS[name].cadence_steps_per_min / 120
     assert abs(len(ics["left"]) - expected_per_side) <= 1.5
 
 
@@ -123,7 +152,7 @@ def _slip(w: gaitsim.Walk, side: int) -> np.ndarray:
     return np.abs(dx[both])
 
 
-@pytest.mark.parametrize("name", list(PARAM_SETS))
+@pytest.mark.parametrize("name", list(ALL_SETS))
 def test_contact_foot_does_not_slide(walks, name):
     w, tr = walks[name]
     speed = tr["walking_speed_m_per_s"]
@@ -131,6 +160,7 @@ def test_contact_foot_does_not_slide(walks, name):
         v = _slip(w, side)
         assert v.size > 0.3 * len(w.t)  # a foot is in contact a good part of the time
         assert v.mean() < 0.05 * speed, (side, v.mean() / speed)
+        assert v.max() < 0.1 * speed, (side, v.max() / speed)
         # The foot in swing moves much faster than walking speed on average.
         swing = ~w.contact[:, side]
         heel_vx = np.gradient(w.joints[:, INDEX[f"{gaitsim.SIDES[side]}_heel"], 0], w.t)
@@ -147,7 +177,9 @@ def test_joint_rom_truth_matches_curves(walks, name):
     for s, side in enumerate(gaitsim.SIDES):
         assert tr[f"knee_rom_deg_{side}"] == pytest.approx(np.ptp(w.knee[:, s]), abs=1.0)
         assert tr[f"hip_rom_deg_{side}"] == pytest.approx(np.ptp(w.hip[:, s]), abs=1.0)
-        assert tr[f"ankle_rom_deg_{side}"] == pytest.approx(np.ptp(w.ankle[:, s]), abs=1.0)
+        # Push-off plantarflexion peaks sharply at toe-off (it comes from keeping the toe on
+        # the floor), so the frames catch that peak within a degree or two per cycle.
+        assert tr[f"ankle_rom_deg_{side}"] == pytest.approx(np.ptp(w.ankle[:, s]), abs=2.0)
         assert tr[f"knee_flexion_peak_swing_deg_{side}"] == pytest.approx(
             w.knee[:, s].max(), abs=1.0
         )
@@ -160,41 +192,68 @@ def test_joint_rom_truth_matches_curves(walks, name):
 
 def test_crouch_gait_has_more_knee_flexion_and_shorter_steps(walks):
     typ, crouch = walks["typical"][1], walks["slow_crouch"][1]
-    assert (crouch["knee_flexion_initial_contact_deg_left"]
-            > typ["knee_flexion_initial_contact_deg_left"] + 10)
-    assert (crouch["knee_flexion_max_extension_deg_left"]
-            > typ["knee_flexion_max_extension_deg_left"] + 10)
+    assert (
+        crouch["knee_flexion_initial_contact_deg_left"]
+        > typ["knee_flexion_initial_contact_deg_left"] + 10
+    )
+    assert (
+        crouch["knee_flexion_max_extension_deg_left"]
+        > typ["knee_flexion_max_extension_deg_left"] + 10
+    )
     assert crouch["step_length_leg"] < typ["step_length_leg"]
     assert crouch["walking_speed_leg_per_s"] < typ["walking_speed_leg_per_s"]
 
 
+# A foot lands at the end of its swing (phase 1 of its curves), so step times follow the
+# phases: only a step-time offset makes them asymmetric.  The other one-sided changes show in
+# that side's truth, and in step lengths where they shorten or lengthen that leg's reach.
 @pytest.mark.parametrize(
-    "change",
+    ("change", "affected", "step_length_asym"),
     [
-        {"hip_amplitude_deg": (20.0, 12.0)},
-        {"knee_rom_deg": (55.0, 40.0)},
-        {"knee_flexion_ic_deg": (5.0, 12.0)},
-        # Small offsets are absorbed: initial contact happens when the landing heel becomes
-        # the lowest foot point, i.e. when the trailing toe rises, not at phase 0.
-        {"step_time_offset": 0.06},
+        ({"hip_amplitude_deg": (20.0, 12.0)}, "hip_rom_deg", False),
+        ({"knee_rom_deg": (55.0, 40.0)}, "knee_rom_deg", False),
+        ({"knee_flexion_ic_deg": (5.0, 12.0)}, "knee_flexion_initial_contact_deg", True),
+        ({"step_time_offset": 0.06}, None, True),
     ],
 )
-def test_one_sided_change_makes_gait_asymmetric(walks, change):
+def test_one_sided_change_makes_gait_asymmetric(walks, change, affected, step_length_asym):
     sym = walks["typical"][1]
     assert sym["step_length_asymmetry"] < 0.01
     assert sym["step_time_asymmetry"] < 0.01
+    assert sym["stance_pct_left"] == pytest.approx(sym["stance_pct_right"], abs=0.5)
     tr = gaitsim.gait_truth(walk(replace(BASE, **change)))
-    assert tr["step_length_asymmetry"] > 0.05
-    assert tr["step_time_asymmetry"] > 0.05
+    if affected:
+        assert abs(tr[f"{affected}_right"] - tr[f"{affected}_left"]) > 5
+        assert tr["step_time_asymmetry"] < 0.01
+    else:
+        assert tr["step_time_asymmetry"] > 0.05
+        # The right initial contact lags: the step ending at it takes longer.
+        ics = tr["initial_contact_s"]
+        left_to_right = np.mean(
+            [min(r for r in ics["right"] if r > t) - t for t in ics["left"] if t < ics["right"][-1]]
+        )
+        assert left_to_right > 0.5 * tr["stride_time_s"]
+    if step_length_asym:
+        assert tr["step_length_asymmetry"] > 0.05
     assert tr["cadence_steps_per_min"] == pytest.approx(BASE.cadence_steps_per_min, rel=0.03)
 
 
-def test_hemiplegic_side_shows_in_truth():
-    tr = gaitsim.gait_truth(walk(replace(BASE, hip_amplitude_deg=(20.0, 12.0),
-                                         knee_rom_deg=(55.0, 40.0))))
+def test_hemiplegic_side_shows_in_truth(walks):
+    tr = gaitsim.gait_truth(
+        walk(replace(BASE, hip_amplitude_deg=(20.0, 12.0), knee_rom_deg=(55.0, 40.0)))
+    )
     assert tr["knee_rom_deg_right"] < tr["knee_rom_deg_left"] - 10
     assert tr["hip_rom_deg_right"] < tr["hip_rom_deg_left"] - 10
-    assert tr["step_length_asymmetry"] > 0.1
+    # The stiffer leg spends less of its cycle on the floor.
+    assert tr["stance_pct_right"] < tr["stance_pct_left"] - 1
+    # With each foot landing at the end of its swing, a smaller excursion on one side alone
+    # hardly changes step lengths (it was > 0.1 when initial contact came whenever the heel
+    # dipped below the trailing toe); with the one-sided crouch and the step-time offset of
+    # the cohort's hemiplegic pattern, both step lengths and step times differ.
+    assert tr["step_length_asymmetry"] > 0.02
+    hemi = walks["hemi"][1]
+    assert hemi["step_length_asymmetry"] > 0.05
+    assert hemi["step_time_asymmetry"] > 0.05
 
 
 def test_stride_variability_long_walk():
@@ -219,6 +278,104 @@ def test_simulation_is_deterministic_in_rng():
     assert not np.allclose(a.joints, c.joints)
     assert a.joints.shape == (int(round(5.0 * FPS)) + 1, 21, 3)
     assert np.isfinite(a.joints).all()
+
+
+# ------------------------------------------------------------ contact, stance, double support
+
+
+def _foot_low(w: gaitsim.Walk, side: str) -> np.ndarray:
+    """Height of the lower of heel and toe per frame."""
+    return w.joints[:, [INDEX[f"{side}_heel"], INDEX[f"{side}_toe"]], 1].min(1)
+
+
+def test_typical_gait_has_normal_stance_and_double_support(walks):
+    _, tr = walks["typical"]
+    for side in gaitsim.SIDES:
+        assert 57 <= tr[f"stance_pct_{side}"] <= 66
+    assert 14 <= tr["double_support_pct"] <= 26
+
+
+def test_slow_crouch_gait_stays_longer_on_the_floor(walks):
+    typ, crouch = walks["typical"][1], walks["slow_crouch"][1]
+    for side in gaitsim.SIDES:
+        assert crouch[f"stance_pct_{side}"] > typ[f"stance_pct_{side}"] + 3
+    assert crouch["double_support_pct"] > typ["double_support_pct"] + 5
+    assert crouch["double_support_pct"] < 45
+
+
+@pytest.mark.parametrize("name", list(ALL_SETS))
+def test_contact_is_what_is_drawn(walks, name):
+    """No foot goes through the floor; a foot in contact rests on it; from toe-off to the next
+    initial contact the foot is off the floor, clear of it in mid-swing."""
+    w, tr = walks[name]
+    height = w.anthro.height
+    for s, side in enumerate(gaitsim.SIDES):
+        low, contact = _foot_low(w, side), w.contact[:, s]
+        assert low.min() > -0.005 * height
+        assert np.abs(low[contact]).max() < 0.005 * height
+        assert (low[~contact] > 0).all()
+        ics = np.array(tr["initial_contact_s"][side])
+        tos = np.array(tr["toe_off_s"][side])
+        events = sorted([(t, True) for t in ics] + [(t, False) for t in tos])
+        lands = np.array([k for _, k in events])
+        assert (lands[1:] != lands[:-1]).all()  # contact and toe-off alternate
+        # The frames' contact is the state between the events.
+        last = np.searchsorted([t for t, _ in events], w.t) - 1
+        np.testing.assert_array_equal(contact, np.where(last >= 0, lands[last], not lands[0]))
+        for t_off in tos:
+            t_on = ics[ics > t_off]
+            if t_on.size == 0:
+                continue
+            span = t_on[0] - t_off
+            assert not contact[(w.t > t_off) & (w.t < t_on[0])].any()
+            mid = (w.t > t_off + 0.2 * span) & (w.t < t_on[0] - 0.2 * span)
+            assert low[mid].min() > 0.003 * height, (side, t_off)
+
+
+@pytest.mark.parametrize("name", list(ALL_SETS))
+def test_recorded_angles_are_the_drawn_ones(walks, name):
+    """Walk's hip/knee/ankle are what the joints show: ankle = foot elevation (heel to toe, toe
+    up +) minus shank angle from the downward vertical (forward +)."""
+    w, _ = walks[name]
+
+    def from_vertical(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.degrees(np.arctan2(b[:, 0] - a[:, 0], a[:, 1] - b[:, 1]))
+
+    for s, side in enumerate(gaitsim.SIDES):
+        j = {k: w.joints[:, INDEX[f"{side}_{k}"], :2] for k in ("hip", "knee", "ankle")}
+        heel, toe = w.joints[:, INDEX[f"{side}_heel"], :2], w.joints[:, INDEX[f"{side}_toe"], :2]
+        thigh, shank = from_vertical(j["hip"], j["knee"]), from_vertical(j["knee"], j["ankle"])
+        foot = np.degrees(np.arctan2(toe[:, 1] - heel[:, 1], toe[:, 0] - heel[:, 0]))
+        np.testing.assert_allclose(w.hip[:, s], thigh, atol=1e-6)
+        np.testing.assert_allclose(w.knee[:, s], thigh - shank, atol=1e-6)
+        np.testing.assert_allclose(w.ankle[:, s], foot - shank, atol=1e-6)
+
+
+def test_push_off_plantarflexion_emerges(walks):
+    """The trailing foot pivots on its toe through double support: the ankle plantarflexes
+    into toe-off and the knee flexes (pre-swing)."""
+    w, tr = walks["typical"]
+    for s, side in enumerate(gaitsim.SIDES):
+        at_to = np.interp(tr["toe_off_s"][side], w.t, w.ankle[:, s])
+        assert -30 < at_to.mean() < -8
+        knee_to = np.interp(tr["toe_off_s"][side], w.t, w.knee[:, s])
+        assert 25 < knee_to.mean() < 55
+
+
+def test_stance_truth_from_events(walks):
+    _, tr = walks["hemi"]
+    for side in gaitsim.SIDES:
+        ics, tos = np.array(tr["initial_contact_s"][side]), np.array(tr["toe_off_s"][side])
+        cycles = zip(ics[:-1], ics[1:], strict=True)
+        pct = [100 * (tos[tos > a][0] - a) / (b - a) for a, b in cycles]
+        assert tr[f"stance_pct_{side}"] == pytest.approx(np.mean(pct))
+
+
+def test_stride_time_cv_is_the_sample_sd():
+    tr = gaitsim.gait_truth(walk(replace(BASE, stride_cv=0.05), duration=20.0, seed=2))
+    ics = tr["initial_contact_s"]
+    strides = np.concatenate([np.diff(ics["left"]), np.diff(ics["right"])])
+    assert tr["stride_time_cv"] == pytest.approx(np.std(strides, ddof=1) / np.mean(strides))
 
 
 # ------------------------------------------------------------------------------ cohort sheet
@@ -312,8 +469,10 @@ def test_severity_shifts_gait(cohort):
         assert max(cadence(p) for p in params[hi]) > min(cadence(p) for p in params[lo])
         assert max(step(p) for p in params[hi]) > min(step(p) for p in params[lo])
     # The realised gait follows: level I walks faster (leg lengths/s) than level IV.
-    speed = {lev: np.mean([tr["walking_speed_leg_per_s"] for _, _, tr in rows])
-             for lev, rows in cohort.items()}
+    speed = {
+        lev: np.mean([tr["walking_speed_leg_per_s"] for _, _, tr in rows])
+        for lev, rows in cohort.items()
+    }
     assert speed["I"] > 1.5 * speed["IV"]
 
 
@@ -326,11 +485,27 @@ def test_realised_gait_meets_targets(cohort):
     """
     rows = [r for lev in synth.LEVELS for r in cohort[lev]]
     step_err = np.array([tr["step_length_leg"] / p.step_length_leg - 1 for p, _, tr in rows])
-    cad_err = np.array([tr["cadence_steps_per_min"] / p.cadence_steps_per_min - 1
-                        for p, _, tr in rows])
+    cad_err = np.array(
+        [tr["cadence_steps_per_min"] / p.cadence_steps_per_min - 1 for p, _, tr in rows]
+    )
     assert np.median(np.abs(step_err)) < 0.03
     assert np.mean(np.abs(step_err) < 0.05) >= 0.95
     assert np.all(np.abs(cad_err) < 0.03)
+
+
+def test_cohort_stance_and_double_support(cohort):
+    """Stance and double support are plausible for every subject and grow with severity."""
+    stance, double = {}, {}
+    for lev, rows in cohort.items():
+        stance[lev] = [tr[f"stance_pct_{s}"] for _, _, tr in rows for s in gaitsim.SIDES]
+        double[lev] = [tr["double_support_pct"] for _, _, tr in rows]
+        assert all(52 <= x <= 72 for x in stance[lev]), (lev, stance[lev])
+        assert all(5 <= x <= 40 for x in double[lev]), (lev, double[lev])
+    for lo, hi in zip(synth.LEVELS[:-1], synth.LEVELS[1:], strict=True):
+        assert np.mean(stance[lo]) < np.mean(stance[hi])
+        assert np.mean(double[lo]) < np.mean(double[hi])
+    assert 56 < np.mean(stance["I"]) < 62 and 12 < np.mean(double["I"]) < 24
+    assert np.mean(stance["IV"]) > 63 and np.mean(double["IV"]) > 25
 
 
 def test_hemiplegic_subjects_are_asymmetric(cohort):
@@ -347,8 +522,10 @@ def test_hemiplegic_subjects_are_asymmetric(cohort):
         side = info["hemiplegic_side"]
         if side != "none":
             other = "left" if side == "right" else "right"
-            assert p.knee_rom_deg[gaitsim.SIDES.index(side)] < p.knee_rom_deg[
-                gaitsim.SIDES.index(other)]
+            assert (
+                p.knee_rom_deg[gaitsim.SIDES.index(side)]
+                < p.knee_rom_deg[gaitsim.SIDES.index(other)]
+            )
             assert tr[f"knee_rom_deg_{side}"] < tr[f"knee_rom_deg_{other}"] + 1
 
 
@@ -356,10 +533,21 @@ def test_hemiplegic_subjects_are_asymmetric(cohort):
 
 
 GAIT_KEYS = (
-    "cadence_steps_per_min", "step_length_leg", "stride_length_leg", "walking_speed_leg_per_s",
-    "stance_pct_left", "stance_pct_right", "knee_rom_deg_left", "knee_rom_deg_right",
-    "knee_flexion_initial_contact_deg_left", "hip_rom_deg_left", "ankle_rom_deg_right",
-    "step_length_asymmetry", "step_time_asymmetry", "stride_time_cv", "trunk_sway_deg",
+    "cadence_steps_per_min",
+    "step_length_leg",
+    "stride_length_leg",
+    "walking_speed_leg_per_s",
+    "stance_pct_left",
+    "stance_pct_right",
+    "knee_rom_deg_left",
+    "knee_rom_deg_right",
+    "knee_flexion_initial_contact_deg_left",
+    "hip_rom_deg_left",
+    "ankle_rom_deg_right",
+    "step_length_asymmetry",
+    "step_time_asymmetry",
+    "stride_time_cv",
+    "trunk_sway_deg",
 )
 
 

@@ -72,15 +72,41 @@ def test_tiny_run_outputs(tiny_run):
     summary = pd.read_csv(tiny_run / "results/qc/summary.tsv", sep="\t")
     sheet = pd.read_csv(tiny_run / "results/synth/samples.tsv", sep="\t")
     assert sorted(summary["video_id"]) == sorted(sheet["video_id"])
-    assert len(sheet) == 8 and sheet.groupby("label").size().eq(2).all()
+    assert len(sheet) == 12 and sheet.groupby("label").size().eq(3).all()
     acc = pd.read_csv(tiny_run / "results/validation/pose_accuracy.tsv", sep="\t")
     assert acc["detection_rate"].median() >= 0.98
     assert acc["mean_error_pct"].median() <= 3.5
     # No temporary files survive anywhere under results/.
     assert list((tiny_run / "results").rglob("*.tmp")) == []
-    # Privacy: results hold no raw frames apart from the synthetic cohort's own renders.
-    videos = [p for p in (tiny_run / "results").rglob("*") if p.suffix in {".mp4", ".png", ".jpg"}]
-    assert all(p.parent == tiny_run / "results/synth/videos" for p in videos)
+    # Privacy: results hold no raw frames apart from the synthetic cohort's own renders (the
+    # gait-curve figures are plots of keypoint-derived angles).
+    images = [p for p in (tiny_run / "results").rglob("*") if p.suffix in {".mp4", ".png", ".jpg"}]
+    allowed = {tiny_run / "results/synth/videos", tiny_run / "results/features/figures"}
+    assert all(p.parent in allowed for p in images)
+    assert all(p.suffix == ".png" for p in images if p.parent.name == "figures")
+
+
+def test_tiny_run_features(tiny_run):
+    table = pd.read_parquet(tiny_run / "results/features/features.parquet")
+    sheet = pd.read_csv(tiny_run / "results/synth/samples.tsv", sep="\t")
+    assert sorted(table["video_id"]) == sorted(sheet["video_id"])
+    assert (table["subject_id"] == table["video_id"].str.split("_").str[0]).all()
+    ok = table[table["status"] == "ok"]
+    assert len(ok) >= 0.75 * len(table)
+    # Failed rows carry a reason and no numbers.
+    bad = table[table["status"] != "ok"]
+    assert bad["reason"].str.len().gt(0).all()
+    assert bad["cadence_steps_per_min"].isna().all()
+    # Level I is the deviation reference: it deviates least.
+    gdi = ok.groupby("label")["gait_deviation_index"].median()
+    assert gdi["I"] > gdi["IV"]
+    summary = pd.read_csv(tiny_run / "results/qc/summary.tsv", sep="\t")
+    assert set(summary["features_status"]) <= {"ok", "failed"}
+    acc = pd.read_csv(tiny_run / "results/validation/feature_accuracy.tsv", sep="\t")
+    assert acc["truth_joints_cadence_steps_per_min"].median() <= 2.0
+    assert acc["mediapipe_cadence_steps_per_min"].median() <= 3.0
+    figures = sorted((tiny_run / "results/features/figures").glob("*.png"))
+    assert len(figures) == len(sheet) and all(p.stat().st_size > 10_000 for p in figures)
 
 
 def test_second_run_plans_nothing(tiny_run):
@@ -90,7 +116,7 @@ def test_second_run_plans_nothing(tiny_run):
 def test_clean_param_change_plans_clean_and_downstream_only(tiny_run):
     override = write_config(tiny_run, "lowpass.yaml", {"clean": {"lowpass_hz": 5.0}})
     jobs = planned(tiny_run, "--configfile", "config/tiny.yaml", override)
-    assert jobs.get("clean_pose") == 8
+    assert jobs.get("clean_pose") == 12
     assert "estimate_pose" not in jobs and "render_video" not in jobs
 
 
@@ -102,7 +128,31 @@ def test_clean_code_change_plans_clean_and_downstream_only(tiny_run, tmp_path):
         jobs = planned(tiny_run, "--configfile", "config/tiny.yaml")
     finally:
         src.write_text(original)
-    assert set(jobs) == {"clean_pose", "summarise_qc", "validate_pose", "all"}
+    assert set(jobs) == {"clean_pose", "summarise_qc", "validate_pose", "all"} | FEATURE_RULES
+
+
+FEATURE_RULES = {"extract_features", "aggregate_features", "plot_gait_curves", "validate_features"}
+
+
+def test_features_code_change_plans_features_and_downstream_only(tiny_run):
+    src = tiny_run / "src/motorflow/features.py"
+    original = src.read_text()
+    try:
+        src.write_text(original + "\n# edited\n")
+        jobs = planned(tiny_run, "--configfile", "config/tiny.yaml")
+    finally:
+        src.write_text(original)
+    assert set(jobs) == FEATURE_RULES | {"summarise_qc", "all"}
+    assert jobs["extract_features"] == 12
+
+
+def test_feature_params_rerun_only_what_reads_them(tiny_run):
+    events = write_config(tiny_run, "events.yaml", {"features": {"gait": {"min_cycles": 3}}})
+    jobs = planned(tiny_run, "--configfile", "config/tiny.yaml", events)
+    assert set(jobs) == FEATURE_RULES | {"summarise_qc", "all"}
+    ref = write_config(tiny_run, "ref.yaml", {"features": {"reference_label": "II"}})
+    jobs = planned(tiny_run, "--configfile", "config/tiny.yaml", ref)
+    assert set(jobs) == {"aggregate_features", "plot_gait_curves", "validate_features", "all"}
 
 
 def test_bad_videos_fail_alone_with_keep_going(tiny_run, tmp_path):
@@ -133,6 +183,7 @@ def test_bad_videos_fail_alone_with_keep_going(tiny_run, tmp_path):
     assert proc.returncode != 0
     for vid in ("good0", "good1"):
         assert (wd / f"results/clean/{vid}.npz").exists()
+        assert (wd / f"results/features/{vid}.parquet").exists()
     for vid, reason in (("empty", "empty file"), ("notes", "not a readable video"),
                         ("truncated", "truncat"), ("missing", "not found")):  # fmt: skip
         assert not (wd / f"results/pose/{vid}.npz").exists()

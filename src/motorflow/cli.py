@@ -76,11 +76,25 @@ def cmd_qc(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from motorflow import validate
 
     result = validate.pose_accuracy(args.results, args.output)
     print(validate.format_summary(result))
-    return 0 if result["passed"] or not args.strict else 1
+    passed = result["passed"]
+    table = Path(args.results) / "features" / "features.parquet"
+    if table.exists():
+        truth = Path(args.results) / "synth" / "truth"
+        ids = sorted(str(v) for v in pd.read_parquet(table)["video_id"])
+        feats = validate.feature_accuracy(
+            [truth / f"{v}.npz" for v in ids], [truth / f"{v}.json" for v in ids], table,
+            output=Path(args.output).with_name("feature_accuracy") if args.output else None,
+        )  # fmt: skip
+        print()
+        print(validate.format_feature_summary(feats))
+        passed = passed and feats["passed"]
+    return 0 if passed or not args.strict else 1
 
 
 def cmd_features(args: argparse.Namespace) -> int:
@@ -242,7 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("records", nargs="+", help="QC JSON files")
     p.set_defaults(func=cmd_qc)
 
-    p = sub.add_parser("validate", help="pose accuracy of a synthetic run against its truth")
+    p = sub.add_parser(
+        "validate", help="pose and gait-feature accuracy of a synthetic run against its truth"
+    )
     p.add_argument("--results", default="results", help="results folder of a synthetic run")
     p.add_argument("--output", help="write the per-video table (TSV) and summary (JSON) here")
     p.add_argument("--strict", action="store_true", help="exit 1 if an acceptance goal fails")
