@@ -186,8 +186,12 @@ def test_known_asymmetry():
     f = F.gait_features(render(w)).features
     # Steps ending at the right foot last (0.5 + delta) strides, at the left (0.5 - delta).
     assert f["step_time_asymmetry"] == pytest.approx(4 * delta, abs=0.01)
-    # Left steps 2R + 2b, right steps 2R - 2b.
-    assert f["step_length_asymmetry"] == pytest.approx(4 * b / (2 * w.reach), rel=0.05)
+    # Between footprints: the hips travel speed × step time, and the heels land b ahead of
+    # (left) or behind (right) their usual place.
+    left = w.speed * w.stride_s * (0.5 - delta) + 2 * b
+    right = w.speed * w.stride_s * (0.5 + delta) - 2 * b
+    expected = abs(left - right) / ((left + right) / 2)
+    assert f["step_length_asymmetry"] == pytest.approx(expected, rel=0.05)
     assert f["stance_pct_left"] == pytest.approx(100 * w.stance, abs=0.5)
 
 

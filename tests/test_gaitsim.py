@@ -109,10 +109,8 @@ def test_stride_is_two_steps_and_speed_is_step_times_cadence(walks, name):
     assert tr["walking_speed_m_per_s"] == pytest.approx(
         footprint * tr["cadence_steps_per_min"] / 60, rel=0.03
     )
-    # The truth's step length is measured between the heels at the landing heel's initial
-    # contact, when the trailing heel has already risen (it pivots on its toe in double
-    # support): a little shorter than between footprints.
-    assert 0.85 * footprint < tr["step_length_m"] <= 1.001 * footprint
+    # The truth's step length is the distance between footprints (each heel where it landed).
+    assert tr["step_length_m"] == pytest.approx(footprint, rel=0.01)
     assert tr["step_length_m"] == pytest.approx(tr["step_length_leg"] * tr["leg_length_m"])
     # The pelvis covers the walked distance: mean forward speed over the whole walk.
     mean_speed = (w.pelvis[-1, 0] - w.pelvis[0, 0]) / (w.t[-1] - w.t[0])

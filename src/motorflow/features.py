@@ -103,8 +103,9 @@ DATA_DICTIONARY: dict[str, tuple[str, str]] = {
     ),
     "step_length_leg": (
         "leg lengths",
-        "Mean fore-aft distance between the heels at the leading heel's initial contact, as "
-        "motion-capture systems define it (ankles, else toes, when heels are missing).",
+        "Mean fore-aft distance between footprints: from the trailing heel where it landed to "
+        "the leading heel at its initial contact (ankles, else toes, when heels are missing). "
+        "With a camera that pans with the walker: both heels at the leading heel's contact.",
     ),
     "stride_length_leg": (
         "leg lengths",
@@ -753,19 +754,22 @@ def _gait_features(
 
     # --- spatial features (side or oblique view).
     if spatial:
-        # Step length as motion-capture systems define it: the fore-aft distance between
-        # the heels at the leading heel's initial contact.  Both heels are read in the same
-        # frame, so a camera that pans with the walker does not bias it.
+        # Step length between footprints: from where the trailing heel landed to where the
+        # leading heel lands.  A camera panning with the walker moves the footprints in the
+        # image, so there both heels are read at the leading heel's contact instead (the
+        # trailing heel has then begun to rise: a slight underestimate).
         foot_ref = {}
         for s in SIDES:
             name = next(
                 f"{s}_{p}" for p in ("heel", "ankle", "toe") if present[f"{s}_{p}"].mean() > 0.5
             )
-            foot_ref[s] = _interp_nan(J(name)[:, 0]) / scale  # leg lengths
+            foot_ref[s] = (_interp_nan(J(name)[:, 0]) - cx) / scale  # leg lengths
+        static = info["camera"] == "static"
         step_len: dict[str, list[float]] = {s: [] for s in SIDES}
-        for _, sa, tb, sb in steps:
+        for ta, sa, tb, sb in steps:
             d = fwd[min(int(round(tb * fps)), n - 1)]
-            step_len[sb].append(d * (at(foot_ref[sb], tb) - at(foot_ref[sa], tb)))
+            t_trail = ta if static else tb
+            step_len[sb].append(d * (at(foot_ref[sb], tb) - at(foot_ref[sa], t_trail)))
         all_sl = np.array(step_len["left"] + step_len["right"])
         f["step_length_leg"] = float(all_sl.mean())
         if all(step_len[s] for s in SIDES):
@@ -774,7 +778,7 @@ def _gait_features(
             )
             # A stride is a left and a right step.
             f["stride_length_leg"] = float(np.mean(step_len["left"]) + np.mean(step_len["right"]))
-        if info["camera"] == "static":
+        if static:
             # Mid-hip displacement over the complete cycles (hips move smoothly: the most
             # precise speed a static camera gives).
             disp, dur = 0.0, 0.0

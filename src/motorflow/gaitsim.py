@@ -680,13 +680,13 @@ def gait_truth(w: Walk) -> dict:
     events = sorted((float(tt), s) for s in (0, 1) for tt in ic_times[s])
     step_times = np.diff([e[0] for e in events])
     strides = np.concatenate([np.diff(ic_times[0]), np.diff(ic_times[1])])
-    # Step length as motion capture defines it: fore-aft distance between the heels at this
-    # heel's initial contact (the trailing heel has begun to rise, but is measured there).
+    # Step length between footprints: from where the other heel landed to where this one
+    # lands (the trailing heel has risen by this heel's contact; its footprint has not moved).
     heel = {s: w.joints[:, INDEX[f"{SIDES[s]}_heel"], 0] for s in (0, 1)}
     steps: list[list[float]] = [[], []]
-    for (_, s_a), (t_b, s_b) in zip(events[:-1], events[1:], strict=True):
+    for (t_a, s_a), (t_b, s_b) in zip(events[:-1], events[1:], strict=True):
         if s_a != s_b:
-            steps[s_b].append(float(np.interp(t_b, t, heel[s_b]) - np.interp(t_b, t, heel[s_a])))
+            steps[s_b].append(float(np.interp(t_b, t, heel[s_b]) - np.interp(t_a, t, heel[s_a])))
     step_len = float(np.mean(steps[0] + steps[1]))
     t0, t1 = ic_times[0][0], ic_times[0][-1]
     speed = (np.interp(t1, t, w.pelvis[:, 0]) - np.interp(t0, t, w.pelvis[:, 0])) / (t1 - t0)
