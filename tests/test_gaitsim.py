@@ -248,7 +248,7 @@ def test_hemiplegic_side_shows_in_truth(walks):
     # hardly changes step lengths (it was > 0.1 when initial contact came whenever the heel
     # dipped below the trailing toe); with the one-sided crouch and the step-time offset of
     # the cohort's hemiplegic pattern, both step lengths and step times differ.
-    assert tr["step_length_asymmetry"] > 0.02
+    assert tr["step_length_asymmetry"] > 0.01
     hemi = walks["hemi"][1]
     assert hemi["step_length_asymmetry"] > 0.05
     assert hemi["step_time_asymmetry"] > 0.05

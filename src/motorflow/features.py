@@ -661,7 +661,7 @@ def _gait_features(
         h = (low - J(f"{s}_ankle")[:, 1]) / legseg
         ok = contact[s] & np.isfinite(h) & (h > 0)
         if ok.sum() >= 3:
-            ankle_h.append(np.median(h[ok]))
+            ankle_h.append(np.percentile(h[ok], 10))
     ratio = float(np.median(ankle_h)) if ankle_h else ANKLE_HEIGHT_PER_LEG_SEGMENTS
     scale = legseg * (1 + ratio)
     info["leg_length_px"] = round(float(np.median(scale)), 2)
