@@ -61,6 +61,17 @@ def planned(cwd: Path, *args: str) -> dict[str, int]:
     return jobs
 
 
+def planned_after_edit(wd: Path, relpath: str) -> dict[str, int]:
+    """Jobs planned after appending a comment to one source file (restored afterwards)."""
+    src = wd / relpath
+    original = src.read_text()
+    try:
+        src.write_text(original + "\n# edited\n")
+        return planned(wd, "--configfile", "config/tiny.yaml")
+    finally:
+        src.write_text(original)
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory) -> Path:
     wd = copy_workflow(tmp_path_factory.mktemp("wf"))
@@ -127,13 +138,7 @@ def test_clean_param_change_plans_clean_and_downstream_only(tiny_run):
 
 
 def test_clean_code_change_plans_clean_and_downstream_only(tiny_run, tmp_path):
-    src = tiny_run / "src/motorflow/clean.py"
-    original = src.read_text()
-    try:
-        src.write_text(original + "\n# edited\n")
-        jobs = planned(tiny_run, "--configfile", "config/tiny.yaml")
-    finally:
-        src.write_text(original)
+    jobs = planned_after_edit(tiny_run, "src/motorflow/clean.py")
     assert set(jobs) == {"clean_pose", "summarise_qc", "validate_pose", "all"} | FEATURE_RULES
 
 
@@ -141,13 +146,7 @@ FEATURE_RULES = {"extract_features", "aggregate_features", "plot_gait_curves", "
 
 
 def test_features_code_change_plans_features_and_downstream_only(tiny_run):
-    src = tiny_run / "src/motorflow/features.py"
-    original = src.read_text()
-    try:
-        src.write_text(original + "\n# edited\n")
-        jobs = planned(tiny_run, "--configfile", "config/tiny.yaml")
-    finally:
-        src.write_text(original)
+    jobs = planned_after_edit(tiny_run, "src/motorflow/features.py")
     assert set(jobs) == FEATURE_RULES | {"summarise_qc", "all"}
     assert jobs["extract_features"] == 12
 

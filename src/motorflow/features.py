@@ -28,6 +28,7 @@ why.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import warnings
 from dataclasses import asdict, dataclass, fields
@@ -37,7 +38,8 @@ import numpy as np
 import pandas as pd
 from scipy import signal
 
-from motorflow.poseio import PoseData
+from motorflow import importers
+from motorflow.poseio import PoseData, atomic_path, load_pose, write_json
 from motorflow.skeleton import INDEX, JOINT_NAMES
 
 SIDES = ("left", "right")
@@ -156,14 +158,16 @@ DATA_DICTIONARY: dict[str, tuple[str, str]] = {
         "from the reference mean. Computed at aggregation.",
     ),
 }
-for _name in (
+# Kinematic features reported per side (columns <name>_left, <name>_right).
+SIDED_FEATURES: tuple[str, ...] = (
     "knee_flexion_initial_contact_deg",
     "knee_flexion_max_extension_deg",
     "knee_flexion_peak_swing_deg",
     "knee_rom_deg",
     "hip_rom_deg",
     "ankle_rom_deg",
-):
+)
+for _name in SIDED_FEATURES:
     _unit, _text = DATA_DICTIONARY.pop(_name)
     for _side in SIDES:
         DATA_DICTIONARY[f"{_name}_{_side}"] = (_unit, _text.replace(_S, f"{_side} side"))
@@ -181,18 +185,7 @@ GAIT_COLUMNS: tuple[str, ...] = (
     "step_length_m",
     "stride_length_m",
     "walking_speed_m_per_s",
-    *(
-        f"{name}_{side}"
-        for name in (
-            "knee_flexion_initial_contact_deg",
-            "knee_flexion_max_extension_deg",
-            "knee_flexion_peak_swing_deg",
-            "knee_rom_deg",
-            "hip_rom_deg",
-            "ankle_rom_deg",
-        )
-        for side in SIDES
-    ),
+    *(f"{name}_{side}" for name in SIDED_FEATURES for side in SIDES),
     "trunk_sway_deg",
     "step_length_asymmetry",
     "step_time_asymmetry",
@@ -242,27 +235,9 @@ _TRUNK = _all(_any("left_shoulder", "right_shoulder"), _any("left_hip", "right_h
 _ANKLE = {s: (frozenset([f"{s}_knee", f"{s}_ankle", f"{s}_heel", f"{s}_toe"]),) for s in SIDES}
 _HIP = {s: (frozenset([f"{s}_hip", f"{s}_knee"]),) for s in SIDES}
 
-FEATURE_JOINTS: dict[str, Requirement] = {
-    name: _EVENTS
-    for name in (
-        "cadence_steps_per_min",
-        "stride_time_s",
-        "step_time_s",
-        "stance_pct_left",
-        "stance_pct_right",
-        "double_support_pct",
-        "step_length_leg",
-        "stride_length_leg",
-        "walking_speed_leg_per_s",
-        "step_length_m",
-        "stride_length_m",
-        "walking_speed_m_per_s",
-        "step_length_asymmetry",
-        "step_time_asymmetry",
-        "stride_time_cv",
-        "n_cycles",
-    )
-}
+_KINEMATIC = {f"{n}_{side}" for n in SIDED_FEATURES for side in SIDES} | {"trunk_sway_deg"}
+# Every non-kinematic gait feature needs the events only.
+FEATURE_JOINTS: dict[str, Requirement] = {n: _EVENTS for n in GAIT_COLUMNS if n not in _KINEMATIC}
 for _side in SIDES:
     for _name in (
         "knee_flexion_initial_contact_deg",
@@ -958,8 +933,6 @@ class DeviationReference:
 
 def save_reference(ref: DeviationReference | None, path: str | Path, note: str = "") -> None:
     """Write a reference file; ``None`` writes an 'unavailable' file that says why."""
-    from motorflow.poseio import atomic_path
-
     curves = ref.curves if ref is not None else np.empty((0, len(JOINTS3), N_POINTS))
     subjects = ref.subjects if ref is not None else np.array([], dtype=str)
     with atomic_path(path) as tmp:
@@ -988,9 +961,6 @@ def load_reference(path: str | Path) -> DeviationReference | None:
 
 def load_any_pose(path: str | Path, fps: float | None = None) -> PoseData:
     """A motorflow pose file, or any format :mod:`motorflow.importers` reads."""
-    from motorflow import importers
-    from motorflow.poseio import load_pose
-
     path = Path(path)
     if path.suffix == ".npz":
         pose = load_pose(path)
@@ -1001,8 +971,6 @@ def load_any_pose(path: str | Path, fps: float | None = None) -> PoseData:
 
 
 def save_curves(result: GaitResult, path: str | Path) -> None:
-    from motorflow.poseio import atomic_path
-
     arrays = {
         f"{j}_{s}": result.curves.get(f"{j}_{s}", np.empty((0, N_POINTS)))
         for j in JOINTS3
@@ -1042,10 +1010,6 @@ def run(
     A video the cleaning QC excluded gets NaN features and that reason, so the decision made
     upstream stays visible in the feature table.
     """
-    import json
-
-    from motorflow.poseio import atomic_path, write_json
-
     cfg = cfg or FeatureConfig()
     pose_path = Path(pose_path)
     video_id = video_id or pose_path.name.split(".")[0]
@@ -1134,8 +1098,6 @@ def aggregate(
                     rows.at[i, col] = val
     if out_reference is not None:
         save_reference(reference, out_reference, note)
-    from motorflow.poseio import atomic_path
-
     rows = rows.sort_values("video_id").reset_index(drop=True)
     with atomic_path(out_table) as tmp:
         rows.to_parquet(tmp, index=False)

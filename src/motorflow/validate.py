@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from motorflow.features import SIDED_FEATURES
 from motorflow.poseio import atomic_path, load_pose, write_json
 from motorflow.skeleton import INDEX
 
@@ -177,15 +178,7 @@ FEATURE_REPORTED = {
     "step_length_asymmetry": "abs",
     "stride_time_cv": "abs",
 }
-_SIDED = {
-    "stance_pct",
-    "knee_flexion_initial_contact_deg",
-    "knee_flexion_max_extension_deg",
-    "knee_flexion_peak_swing_deg",
-    "knee_rom_deg",
-    "hip_rom_deg",
-    "ankle_rom_deg",
-}
+_SIDED = {"stance_pct", *SIDED_FEATURES}
 
 
 def _feature_errors(measured: dict, truth: dict) -> dict[str, float]:
