@@ -14,6 +14,11 @@ include: "workflow/rules/pose.smk"
 include: "workflow/rules/clean.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/validate.smk"
+include: "workflow/rules/folds.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/track.smk"
+include: "workflow/rules/export.smk"
 
 
 rule all:

@@ -101,3 +101,38 @@ def gait_curves_figure(
         title=f"{video_id}: cadence {cadence:.0f} steps/min, speed {speed:.2f} leg lengths/s"
         f"{status}",
     )
+
+
+def feature_importance_figure(
+    tables: list[str | Path], out_table: str | Path, out_figure: str | Path, top: int = 15
+):
+    """Mean ± SD over folds of per-fold feature importances (``feature, importance``)."""
+    import pandas as pd
+
+    per = pd.concat(
+        [pd.read_csv(p, sep="\t").assign(fold=i) for i, p in enumerate(tables)],
+        ignore_index=True,
+    )
+    g = per.groupby("feature")["importance"]
+    # A feature a fold did not use (all NaN in its training data) counts as 0 there.
+    n = len(tables)
+    df = pd.DataFrame({
+        "importance_mean": g.sum() / n,
+        "importance_sd": g.apply(lambda s: np.std(np.r_[s, np.zeros(n - len(s))], ddof=1)
+                                 if n > 1 else 0.0),
+        "n_folds": g.size(),
+    }).sort_values("importance_mean", ascending=False, kind="stable")  # fmt: skip
+    df.index.name = "feature"
+    with atomic_path(out_table) as tmp:
+        df.to_csv(tmp, sep="\t", float_format="%.6g")
+    shown = df.head(top).iloc[::-1]
+    fig, ax = plt.subplots(figsize=(7, 0.3 * len(shown) + 1.2))
+    ax.barh(shown.index, shown["importance_mean"], xerr=shown["importance_sd"],
+            color="#4c72b0", ecolor="#555555")  # fmt: skip
+    ax.set_xlabel("share of |standardised coefficient| (mean ± SD over folds)")
+    ax.set_title(f"gait_baseline: top {len(shown)} gait features")
+    fig.tight_layout()
+    with atomic_path(out_figure) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+    return df

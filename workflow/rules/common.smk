@@ -6,6 +6,7 @@ from pathlib import Path
 import pandas as pd
 from snakemake.utils import validate
 
+from motorflow import folds as foldlib
 from motorflow import sheet as sheetlib
 from motorflow import synth
 
@@ -27,8 +28,23 @@ validate(samples, schema="../schemas/samples.schema.yaml")
 
 VIDEOS = list(samples.index)
 
+# Cross-validation: split names (fold0, fold1, ...) and the models to train.
+CV = foldlib.FoldConfig.from_mapping(config.get("cv"))
+SPLITS = foldlib.split_names(CV)
+MODELS = list(config["models"].get("run", ["stgcn"]))
+TORCH_MODELS = ("stgcn", "two_stream_skeleton", "fusion_xattn")
+# Fail before any job starts if the folds cannot be made (a subject with two labels, a label
+# with fewer subjects than folds); the make_folds rule writes the same splits.
+foldlib.make_splits(
+    samples,
+    CV,
+    source="synthetic cohort" if SYNTHETIC else str(config["data"]["sheet"]),
+)
+
 wildcard_constraints:
     video_id="|".join(map(re.escape, VIDEOS)) if VIDEOS else "[^/]+",
+    split="|".join(SPLITS),
+    model="stgcn|gait_baseline|fusion_xattn|two_stream_skeleton",
 
 # Package modules each stage imports: declared as inputs, since Snakemake does not track
 # imported code; editing one reruns exactly the rules (and descendants) that use it.
@@ -41,7 +57,29 @@ CODE = {
     "validate": [f"{SRC}/validate.py"],
     "features": [f"{SRC}/features.py", f"{SRC}/poseio.py", f"{SRC}/skeleton.py"],
     "plots": [f"{SRC}/plots.py", f"{SRC}/features.py"],
+    "folds": [f"{SRC}/folds.py"],
+    # Training code per model: only what that model runs, so that e.g. editing the features
+    # module retrains the feature-based models but not the ST-GCN.
+    "stgcn": [
+        f"{SRC}/train.py",
+        f"{SRC}/folds.py",
+        f"{SRC}/models/graph.py",
+        f"{SRC}/models/stgcn.py",
+        f"{SRC}/poseio.py",
+        f"{SRC}/skeleton.py",
+    ],
+    "two_stream_skeleton": [f"{SRC}/models/two_stream.py"],
+    "gradcam": [f"{SRC}/gradcam.py"],
+    "gait_baseline": [f"{SRC}/train.py", f"{SRC}/folds.py", f"{SRC}/features.py"],
+    "fusion_xattn": [f"{SRC}/models/fusion.py", f"{SRC}/features.py", f"{SRC}/gradcam.py"],
+    "evaluate": [f"{SRC}/evaluate.py"],
+    "track": [f"{SRC}/tracking.py"],
+    "export": [f"{SRC}/export.py", f"{SRC}/poseio.py"],
 }
+CODE["two_stream_skeleton"] = CODE["stgcn"] + CODE["two_stream_skeleton"]
+CODE["gradcam"] = CODE["stgcn"] + CODE["gradcam"]
+CODE["fusion_xattn"] = CODE["stgcn"] + CODE["fusion_xattn"]
+
 
 # Render parameters that change pixels; cohort size is not among them, so adding subjects
 # leaves existing videos untouched.
@@ -94,9 +132,48 @@ def get_reference_file():
     return [path] if path else []
 
 
+def subject_map():
+    """video_id -> subject_id (plain dict: a params value Snakemake can compare)."""
+    return samples["subject_id"].astype(str).to_dict()
+
+
+def label_map():
+    return samples["label"].astype(str).to_dict()
+
+
+def training_params():
+    """Settings every model's training shares (models: seed, device, threads, clip, ...)."""
+    keys = ("seed", "device", "threads", "clip", "optim", "augment")
+    return {k: config["models"][k] for k in keys if k in config["models"]}
+
+
+def eval_inputs(wildcards):
+    """What predicting a split needs: the model's files (and test inputs it reads)."""
+    train_dir = f"results/train/{wildcards.model}/{wildcards.split}"
+    inputs = {
+        "splits": "results/folds/splits.tsv",
+        "code": CODE[wildcards.model] + CODE["evaluate"],
+        "info": f"{train_dir}/train.json",
+    }
+    if wildcards.model == "gait_baseline":
+        inputs["model"] = f"{train_dir}/model.pkl"
+        inputs["tables"] = expand("results/features/{video_id}.parquet", video_id=VIDEOS)
+        inputs["curves"] = expand("results/features/{video_id}.curves.npz", video_id=VIDEOS)
+    else:
+        inputs["model"] = f"{train_dir}/model.pt"
+    if wildcards.model == "fusion_xattn":
+        inputs["features"] = f"{train_dir}/features.parquet"
+    return inputs
+
+
 def get_final_outputs():
     outs = [
         "results/qc/summary.tsv",
+        "results/metrics.json",
+        "results/mlflow/runs.json",
+        "results/export/mmaction2.pkl",
+        *(["results/interpret/stgcn/importance.png"] if "stgcn" in MODELS else []),
+        *(["results/interpret/gait_baseline/importance.png"] if "gait_baseline" in MODELS else []),
         "results/features/features.parquet",
         *expand("results/features/figures/{video_id}.png", video_id=VIDEOS),
     ]

@@ -1,0 +1,60 @@
+# Evaluation stage: test-subject predictions per split, then cohort metrics with subject
+# bootstrap CIs and paired comparisons against the baseline model.
+
+
+rule evaluate_fold:
+    input:
+        unpack(eval_inputs),
+        poses=expand("results/clean/{video_id}.npz", video_id=VIDEOS),
+        qc=expand("results/qc/{video_id}.json", video_id=VIDEOS),
+    output:
+        predictions="results/eval/{model}/{split}/predictions.tsv",
+        metrics="results/eval/{model}/{split}/metrics.json",
+    params:
+        subjects=subject_map(),
+        labels=label_map(),
+        reference_label=config["features"]["reference_label"],
+    log:
+        "logs/eval/{model}/{split}.log",
+    benchmark:
+        "benchmarks/eval/{model}/{split}.tsv"
+    conda:
+        "../../envs/motorflow.yaml"
+    script:
+        "../scripts/evaluate_fold.py"
+
+
+rule aggregate_metrics:
+    input:
+        predictions=expand(
+            "results/eval/{model}/{split}/predictions.tsv", model=MODELS, split=SPLITS
+        ),
+        code=CODE["evaluate"],
+    output:
+        metrics="results/metrics.json",
+        summary="results/eval/summary.json",
+        comparison="results/eval/comparison.tsv",
+        table=report(
+            "results/eval/table.md",
+            category="models",
+            caption="../report/metrics_table.rst",
+        ),
+        confusion=report(
+            expand("results/eval/{model}_confusion_subject.png", model=MODELS),
+            category="models",
+            subcategory="confusion matrices",
+            caption="../report/confusion.rst",
+        ),
+    params:
+        models=MODELS,
+        n_boot=config["evaluation"]["bootstrap"],
+        seed=config["evaluation"]["seed"],
+        baseline=config["evaluation"]["baseline"],
+    log:
+        "logs/eval/aggregate.log",
+    benchmark:
+        "benchmarks/eval/aggregate.tsv"
+    conda:
+        "../../envs/motorflow.yaml"
+    script:
+        "../scripts/aggregate_metrics.py"

@@ -1,0 +1,18 @@
+"""Snakemake adapter: cohort metrics, bootstrap CIs, paired comparisons, the results table."""
+
+from pathlib import Path
+
+from motorflow import evaluate
+from motorflow.logs import rule_logging
+
+with rule_logging(snakemake.log[0]) as log:
+    labels = snakemake.config["data"]["labels"]
+    summary = evaluate.summarise_files(
+        snakemake.input.predictions,
+        labels,
+        n_boot=snakemake.params.n_boot,
+        seed=snakemake.params.seed,
+        baseline=snakemake.params.baseline,
+    )
+    evaluate.write_summary(summary, snakemake.output.metrics, Path(snakemake.output.summary).parent)
+    log.info("metrics of %s", ", ".join(summary["metrics"]))

@@ -1,0 +1,26 @@
+"""Snakemake adapter: one model's predictions and metrics on one split's test subjects."""
+
+from pathlib import Path
+
+from motorflow import evaluate, folds, train
+from motorflow.logs import rule_logging
+
+with rule_logging(snakemake.log[0]) as log:
+    table = train.table_from_params(
+        snakemake.params.subjects, snakemake.params.labels, snakemake.config["data"]["labels"]
+    )
+    preds = train.predict(
+        snakemake.wildcards.model,
+        table,
+        folds.load_splits(snakemake.input.splits),
+        snakemake.wildcards.split,
+        Path(snakemake.input.model).parent,
+        snakemake.output.predictions,
+        reference_label=snakemake.params.reference_label,
+    )
+    for video, reason in preds.attrs["skipped"].items():
+        log.warning("%s not scored: %s", video, reason)
+    evaluate.write_fold_metrics(
+        snakemake.output.predictions, table.labels, snakemake.output.metrics
+    )
+    log.info("%d test videos scored", len(preds))

@@ -1,0 +1,18 @@
+"""Snakemake adapter: Grad-CAM keypoint ranking of one split's ST-GCN (training subjects)."""
+
+from motorflow import folds, train
+from motorflow.logs import rule_logging
+
+with rule_logging(snakemake.log[0]) as log:
+    ranking = train.rank_keypoints(
+        train.table_from_params(
+        snakemake.params.subjects, snakemake.params.labels, snakemake.config["data"]["labels"]
+    ),
+        folds.load_splits(snakemake.input.splits),
+        snakemake.wildcards.split,
+        snakemake.input.model,
+        snakemake.output.ranking,
+        snakemake.output.figure,
+        top_k=snakemake.params.top_k,
+    )
+    log.info("top keypoints: %s", ", ".join(ranking["joint"].head(snakemake.params.top_k)))

@@ -1,0 +1,24 @@
+"""Snakemake adapter: Paper A's Grad-CAM-guided cross-attention fusion on one split."""
+
+from pathlib import Path
+
+from motorflow import features, folds, train
+from motorflow.logs import rule_logging
+
+with rule_logging(snakemake.log[0]) as log:
+    info = train.train_fusion(
+        train.table_from_params(
+        snakemake.params.subjects, snakemake.params.labels, snakemake.config["data"]["labels"]
+    ),
+        folds.load_splits(snakemake.input.splits),
+        snakemake.wildcards.split,
+        Path(snakemake.output.model).parent,
+        train.TrainConfig.from_mapping(snakemake.params.training),
+        train.FusionTraining.from_mapping(snakemake.params.net),
+        snakemake.input.ranking,
+        snakemake.input.stgcn,
+        features.FeatureConfig.from_mapping(snakemake.params.gait),
+        snakemake.params.reference_label,
+    )
+    log.info("keypoints %s -> %d features; best epoch %s", info["keypoints"],
+             len(info["features"]), info["best_epoch"])  # fmt: skip

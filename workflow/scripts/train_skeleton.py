@@ -1,0 +1,28 @@
+"""Snakemake adapter: train a skeleton model (stgcn or two_stream_skeleton) on one split."""
+
+from pathlib import Path
+
+from motorflow import folds, train
+from motorflow.logs import rule_logging
+from motorflow.models import STGCNConfig
+
+with rule_logging(snakemake.log[0]) as log:
+    model = snakemake.rule.removeprefix("train_")
+    net = (
+        STGCNConfig.from_mapping(snakemake.params.net)
+        if model == "stgcn"
+        else train.TwoStreamTraining.from_mapping(snakemake.params.net)
+    )
+    info = train.train_skeleton_model(
+        model,
+        train.table_from_params(
+        snakemake.params.subjects, snakemake.params.labels, snakemake.config["data"]["labels"]
+    ),
+        folds.load_splits(snakemake.input.splits),
+        snakemake.wildcards.split,
+        Path(snakemake.output.model).parent,
+        train.TrainConfig.from_mapping(snakemake.params.training),
+        net,
+    )
+    log.info("best epoch %s of %s (%.1f s)", info["best_epoch"], info["epochs_run"],
+             info["seconds"])  # fmt: skip
