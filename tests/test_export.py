@@ -175,3 +175,27 @@ def test_pickle_loads_without_motorflow(cohort, tmp_path):
     with open(tmp_path / "x.pkl", "rb") as fh:
         data = Strict(fh).load()
     assert len(data["annotations"]) == len(VIDEOS)
+
+
+def test_command_line(cohort, tmp_path, capsys):
+    import argparse
+
+    from motorflow import export
+
+    poses, samples, folds = cohort
+    sheet = tmp_path / "samples.tsv"
+    samples.assign(path="x.mp4").to_csv(sheet, sep="\t", index=False)
+    folds.to_csv(tmp_path / "folds.tsv", sep="\t", index=False)
+    ap = argparse.ArgumentParser()
+    export.add_parser(ap.add_subparsers(dest="command"))
+    out = tmp_path / "cli.pkl"
+    args = ap.parse_args(
+        ["export", str(out), *(str(poses[v]) for v in ("a1", "a2", "b1", "c1", "d1")),
+         "--sheet", str(sheet), "--labels", *LABELS, "--folds", str(tmp_path / "folds.tsv"),
+         "--layout", "motorflow21"]
+    )  # fmt: skip
+    assert args.func(args) == 0
+    assert "skipped (no pose file): e1" in capsys.readouterr().out
+    data = load_mmaction2(out)
+    assert len(data["annotations"]) == 5 and "rep1_fold1_test" in data["split"]
+    assert data["annotations"][0]["keypoint"].shape[2] == 21

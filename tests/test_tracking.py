@@ -98,7 +98,9 @@ def make_results(root: Path) -> Path:
             ev = res / "eval" / model / split
             _write_json(
                 {
-                    "video": {m: _value(model, split, "video", m) for m in ("accuracy", "macro_f1")},
+                    "video": {
+                        m: _value(model, split, "video", m) for m in ("accuracy", "macro_f1")
+                    },
                     "subject": {
                         m: _value(model, split, "subject", m) for m in ("accuracy", "macro_f1")
                     },
@@ -151,7 +153,9 @@ def test_log_results_read_back(logged):
     runs = client.search_runs([exp.experiment_id], max_results=100)
     assert len(runs) == 6 == len(record["runs"])
     by_id = {r.info.run_id: r for r in runs}
-    parents = {r.data.tags["motorflow.model"]: r for r in runs if "motorflow.split" not in r.data.tags}
+    parents = {
+        r.data.tags["motorflow.model"]: r for r in runs if "motorflow.split" not in r.data.tags
+    }
     children = [r for r in runs if "motorflow.split" in r.data.tags]
     assert sorted(parents) == sorted(MODELS) and len(children) == 4
     for entry in record["runs"]:
@@ -252,7 +256,9 @@ def test_provenance_helpers(tmp_path):
     a = tracking.data_hash([tmp_path / "d1" / "v1.npz", tmp_path / "d1" / "v2.npz"])
     b = tracking.data_hash([tmp_path / "d2" / "v2.npz", tmp_path / "d2" / "v1.npz"])
     assert a == b
-    assert a == tracking.data_hash({"v1": tmp_path / "d1" / "v1.npz", "v2": tmp_path / "d1" / "v2.npz"})
+    assert a == tracking.data_hash(
+        {"v1": tmp_path / "d1" / "v1.npz", "v2": tmp_path / "d1" / "v2.npz"}
+    )
     (tmp_path / "d2" / "v2.npz").write_bytes(b"changed")
     assert a != tracking.data_hash([tmp_path / "d2" / "v1.npz", tmp_path / "d2" / "v2.npz"])
     assert tracking.run_tags(tmp_path, {}, "dvc-md5")["data_hash"] == "dvc-md5"
@@ -301,7 +307,12 @@ def test_runs_visible_through_mlflow_server(logged, tmp_path):
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     log_file = open(tmp_path / "server.log", "w+b")  # noqa: SIM115 (closed in finally)
-    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    # No telemetry; no background job runner (LLM-judge jobs, unused here; it slows shutdown).
+    env = {
+        **os.environ,
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+    }
     env.pop("MLFLOW_TRACKING_URI", None)
     proc = subprocess.Popen(
         [
@@ -344,13 +355,26 @@ def test_runs_visible_through_mlflow_server(logged, tmp_path):
         assert metrics["subject_accuracy_mean"] == summary["stgcn"]["subject"]["accuracy"]["mean"]
         assert {t["key"]: t["value"] for t in parent["data"]["tags"]}["motorflow.model"] == "stgcn"
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        _stop_group(proc)
         log_file.close()
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM the server's process group (mlflow server + its uvicorn child), then SIGKILL."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        proc.poll()
+        try:
+            os.killpg(proc.pid, 0)  # anybody left in the group?
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=10)

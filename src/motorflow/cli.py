@@ -186,7 +186,117 @@ def cmd_aggregate_features(args: argparse.Namespace) -> int:
     return 0
 
 
+def _config(path: str | None) -> dict:
+    if not path:
+        return {}
+    with open(path) as fh:
+        return yaml.safe_load(fh) or {}
+
+
+def _sheet(args: argparse.Namespace):
+    """Sample table and label order: from --sheet, or the config's synthetic cohort."""
+    from motorflow import sheet as sheetlib
+    from motorflow import synth
+
+    cfg = _config(args.config)
+    labels = [str(x) for x in (cfg.get("data", {}).get("labels") or ["I", "II", "III", "IV"])]
+    if args.sheet:
+        return sheetlib.load_sheet(args.sheet, labels), labels, cfg
+    return synth.make_sheet(synth.cohort_config(cfg.get("synthetic", {}))), labels, cfg
+
+
+def cmd_folds(args: argparse.Namespace) -> int:
+    from motorflow import folds
+
+    samples, _, cfg = _sheet(args)
+    out = Path(args.out)
+    f, s = folds.run(
+        samples, folds.FoldConfig.from_mapping(cfg.get("cv")), out / "folds.tsv",
+        out / "splits.tsv", source=args.sheet or "synthetic cohort",
+    )  # fmt: skip
+    print(f"{out}: {len(f)} subjects, splits {', '.join(sorted(s['split'].unique()))}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from motorflow import features, folds, train
+    from motorflow.models import STGCNConfig
+
+    samples, labels, cfg = _sheet(args)
+    table = train.video_table(samples, labels, args.results)
+    splits = folds.load_splits(Path(args.results) / "folds" / "splits.tsv")
+    mcfg = cfg.get("models", {})
+    tcfg = train.TrainConfig.from_mapping(
+        {k: mcfg[k] for k in ("seed", "device", "threads", "clip", "optim", "augment")
+         if k in mcfg}
+    )  # fmt: skip
+    out = Path(args.results) / "train" / args.model / args.split
+    ref_label = cfg.get("features", {}).get("reference_label", "I")
+    if args.model == "stgcn":
+        info = train.train_skeleton_model(
+            "stgcn", table, splits, args.split, out, tcfg,
+            STGCNConfig.from_mapping(mcfg.get("stgcn")),
+        )  # fmt: skip
+    elif args.model == "two_stream_skeleton":
+        info = train.train_skeleton_model(
+            "two_stream_skeleton", table, splits, args.split, out, tcfg,
+            train.TwoStreamTraining.from_mapping(mcfg.get("two_stream_skeleton")),
+        )  # fmt: skip
+    elif args.model == "gait_baseline":
+        info = train.train_gait_baseline(
+            table, splits, args.split, out,
+            train.BaselineTraining.from_mapping(mcfg.get("gait_baseline")), ref_label,
+            seed=int(mcfg.get("seed", 0)),
+        )  # fmt: skip
+    else:
+        interp = Path(args.results) / "interpret" / "stgcn" / args.split
+        fcfg = train.FusionTraining.from_mapping(mcfg.get("fusion_xattn"))
+        stgcn = Path(args.results) / "train" / "stgcn" / args.split / "model.pt"
+        train.rank_keypoints(table, splits, args.split, stgcn, interp / "importance.tsv",
+                             interp / "importance.png", top_k=fcfg.top_k)  # fmt: skip
+        info = train.train_fusion(
+            table, splits, args.split, out, tcfg, fcfg, interp / "importance.tsv", stgcn,
+            features.FeatureConfig.from_mapping(cfg.get("features", {}).get("gait")), ref_label,
+        )  # fmt: skip
+    print(f"{out}: trained on {info['n_train_subjects']} subjects")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from motorflow import evaluate, folds, train
+
+    samples, labels, cfg = _sheet(args)
+    table = train.video_table(samples, labels, args.results)
+    splits = folds.load_splits(Path(args.results) / "folds" / "splits.tsv")
+    out = Path(args.results) / "eval" / args.model / args.split
+    preds = train.predict(
+        args.model, table, splits, args.split, Path(args.results) / "train" / args.model /
+        args.split, out / "predictions.tsv",
+        reference_label=cfg.get("features", {}).get("reference_label", "I"),
+    )  # fmt: skip
+    m = evaluate.write_fold_metrics(out / "predictions.tsv", labels, out / "metrics.json")
+    print(f"{out}: {len(preds)} videos, subject accuracy {m['subject']['accuracy']:.3f}")
+    return 0
+
+
+def cmd_metrics(args: argparse.Namespace) -> int:
+    from motorflow import evaluate
+
+    cfg = _config(args.config)
+    labels = [str(x) for x in (cfg.get("data", {}).get("labels") or ["I", "II", "III", "IV"])]
+    ev = cfg.get("evaluation", {})
+    summary = evaluate.summarise_files(
+        args.predictions, labels, n_boot=int(ev.get("bootstrap", 2000)),
+        seed=int(ev.get("seed", 0)), baseline=ev.get("baseline", "stgcn"),
+    )  # fmt: skip
+    evaluate.write_summary(summary, args.output, Path(args.output).parent / "eval")
+    print(evaluate.format_table(summary))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from motorflow import export
+
     ap = argparse.ArgumentParser(prog="motorflow", description=__doc__)
     ap.add_argument("-v", "--verbose", action="store_true", help="log progress (INFO)")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -263,6 +373,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help="write the per-video table (TSV) and summary (JSON) here")
     p.add_argument("--strict", action="store_true", help="exit 1 if an acceptance goal fails")
     p.set_defaults(func=cmd_validate)
+
+    def with_data(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config", help="config YAML (data, cv, models, features sections)")
+        p.add_argument("--sheet", help="sample sheet (default: the config's synthetic cohort)")
+        p.add_argument("--results", default="results", help="results folder")
+
+    p = sub.add_parser("folds", help="subject-wise stratified folds → folds.tsv, splits.tsv")
+    with_data(p)
+    p.add_argument("--out", default="results/folds", help="output folder")
+    p.set_defaults(func=cmd_folds)
+
+    p = sub.add_parser(
+        "train", help="train one model on one split (results/train/MODEL/SPLIT/)",
+        description="fusion_xattn first ranks keypoints by Grad-CAM on the split's trained "
+        "stgcn (results/interpret/stgcn/SPLIT/).",
+    )  # fmt: skip
+    p.add_argument("model", choices=["stgcn", "gait_baseline", "fusion_xattn",
+                                     "two_stream_skeleton"])  # fmt: skip
+    p.add_argument("split", help="e.g. fold0 (results/folds/splits.tsv)")
+    with_data(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="test predictions + metrics of one trained split")
+    p.add_argument("model")
+    p.add_argument("split")
+    with_data(p)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("metrics", help="predictions of all splits → metrics.json + table")
+    p.add_argument("output", help="metrics JSON (results/metrics.json)")
+    p.add_argument("predictions", nargs="+", help="results/eval/MODEL/SPLIT/predictions.tsv")
+    p.add_argument("--config", help="config YAML (data.labels, evaluation)")
+    p.set_defaults(func=cmd_metrics)
+
+    export.add_parser(sub)
     return ap
 
 

@@ -939,3 +939,20 @@ def _json_safe(obj: object) -> object:
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj
+
+
+def summarise_files(
+    paths: list[str | Path],
+    labels: list[str],
+    *,
+    n_boot: int = 2000,
+    seed: int = 0,
+    baseline: str = "stgcn",
+    alpha: float = 0.05,
+) -> dict:
+    """:func:`summarise` over ``results/eval/{model}/{split}/predictions.tsv`` files."""
+    by_model: dict[str, list[Path]] = {}
+    for p in map(Path, paths):
+        by_model.setdefault(p.parent.parent.name, []).append(p)
+    preds = {m: read_model_predictions(ps, labels) for m, ps in by_model.items()}
+    return summarise(preds, labels, n_boot=n_boot, seed=seed, baseline=baseline, alpha=alpha)

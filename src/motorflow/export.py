@@ -52,9 +52,7 @@ def _check_layout(layout: str) -> int:
     return LAYOUTS[layout]
 
 
-def pose_annotation(
-    pose: PoseData, video_id: str, label: int, layout: str = "coco17"
-) -> dict:
+def pose_annotation(pose: PoseData, video_id: str, label: int, layout: str = "coco17") -> dict:
     """One mmaction2 annotation record from a (cleaned) pose."""
     n_joints = _check_layout(layout)
     kp = pose.keypoints[:, :n_joints]  # (T, V, 3)
@@ -133,7 +131,9 @@ def export_mmaction2(
     _check_layout(layout)
     for col in ("video_id", "subject_id", "label"):
         if col not in samples.columns:
-            raise ValueError(f"sample table lacks column {col!r} (needs video_id, subject_id, label)")
+            raise ValueError(
+                f"sample table lacks column {col!r} (needs video_id, subject_id, label)"
+            )
     table = samples.reset_index(drop=True)
     video_ids = [str(v) for v in table["video_id"]]
     dup = sorted({v for v in video_ids if video_ids.count(v) > 1})

@@ -293,7 +293,10 @@ class GaitResult:
             for j, joint in enumerate(JOINTS3):
                 c = self.curves.get(f"{joint}_{side}")
                 if c is not None and len(c):
-                    out[i, j] = np.nanmean(c, axis=0)
+                    with warnings.catch_warnings():
+                        # A subset without this joint has all-NaN curves: NaN is the answer.
+                        warnings.simplefilter("ignore", RuntimeWarning)
+                        out[i, j] = np.nanmean(c, axis=0)
         return out
 
 

@@ -120,7 +120,9 @@ def make_splits(
             # The inner split uses its own seed per split so folds do not share val subjects
             # by construction; a label with fewer training subjects than inner splits
             # simply contributes none to validation.
-            inner = _inner_split(train, n_inner, (cfg.seed + 7919 * (r * cfg.folds + k + 1)) % 2**32)
+            inner = _inner_split(
+                train, n_inner, (cfg.seed + 7919 * (r * cfg.folds + k + 1)) % 2**32
+            )
             role = {s: "train" for s in train["subject_id"]}
             role.update({s: "val" for s in inner})
             for s, lab in subjects.iloc[test_idx].itertuples(index=False):
@@ -188,8 +190,9 @@ def check_splits(
         for r, g in splits.groupby("repeat"):
             missing = everyone - set(g.loc[g["role"] == "test", "subject_id"])
             if missing:
-                raise FoldError(f"{source}: repeat {r}: subjects in no test fold: "
-                                f"{sorted(missing)}")  # fmt: skip
+                raise FoldError(
+                    f"{source}: repeat {r}: subjects in no test fold: {sorted(missing)}"
+                )
 
 
 def write_splits(folds: pd.DataFrame, splits: pd.DataFrame, folds_out, splits_out) -> None:

@@ -23,9 +23,7 @@ from motorflow.poseio import atomic_path
 from motorflow.skeleton import BONES, JOINT_NAMES
 
 
-def joint_importance(
-    model: STGCN, x: Tensor, target: Tensor | int | None = None
-) -> np.ndarray:
+def joint_importance(model: STGCN, x: Tensor, target: Tensor | int | None = None) -> np.ndarray:
     """Per-joint Grad-CAM importance, ``(N, V)``, each row summing to 1.
 
     ``model``: an :class:`STGCN` (or any module with ``feature_maps(x)`` and
@@ -146,7 +144,12 @@ def plot_skeleton_importance(
             ax.plot(xy[[i, j], 0], xy[[i, j], 1], color="0.6", lw=2, zorder=1)
     sizes = 20 + 280 * finite / vmax
     ax.scatter(
-        xy[:, 0], xy[:, 1], s=sizes, c=cmap(norm(finite)), edgecolors="k", linewidths=0.6,
+        xy[:, 0],
+        xy[:, 1],
+        s=sizes,
+        c=cmap(norm(finite)),
+        edgecolors="k",
+        linewidths=0.6,
         zorder=2,
     )
     if top_k:
@@ -160,7 +163,9 @@ def plot_skeleton_importance(
                 ha="left" if x >= 0 else "right",
                 fontsize=7,
             )
-    fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, shrink=0.7, pad=0.02, label="importance")
+    fig.colorbar(
+        ScalarMappable(norm=norm, cmap=cmap), ax=ax, shrink=0.7, pad=0.02, label="importance"
+    )
     ax.set_xlim(-0.6, 0.6)  # room for labels
     ax.set_ylim(-0.05, 1.02)
     ax.set_aspect("equal")

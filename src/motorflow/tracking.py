@@ -397,7 +397,8 @@ def log_results(
         for split in splits:
             train_dir = results / "train" / model / split
             eval_dir = results / "eval" / model / split
-            train = _read_json(train_dir / "train.json") if (train_dir / "train.json").is_file() else {}
+            train_json = train_dir / "train.json"
+            train = _read_json(train_json) if train_json.is_file() else {}
             metrics = split_metrics(_read_json(eval_dir / "metrics.json"))
             extra: dict[str, str] = {}
             for key, value in train.items():

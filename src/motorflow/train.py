@@ -65,9 +65,10 @@ SKELETON_MODELS = ("stgcn", "two_stream_skeleton", "fusion_xattn")
 # Gait-feature columns the models use: normalised to leg length (metric columns need the
 # optional stature and would make the feature set depend on the sheet).
 MODEL_FEATURES: tuple[str, ...] = tuple(
-    c for c in (*featlib.GAIT_COLUMNS, *featlib.DEVIATION_COLUMNS) if not c.endswith("_m")
-    and not c.endswith("_m_per_s")
-)  # fmt: skip
+    c
+    for c in (*featlib.GAIT_COLUMNS, *featlib.DEVIATION_COLUMNS)
+    if not c.endswith("_m") and not c.endswith("_m_per_s")
+)
 
 
 class TrainError(ValueError):
@@ -176,8 +177,9 @@ class FusionTraining:
     @classmethod
     def from_mapping(cls, mapping: dict | None) -> FusionTraining:
         mapping = dict(mapping or {})
-        own = {k: mapping.pop(k) for k in ("top_k", "min_features", "freeze_skeleton")
-               if k in mapping}  # fmt: skip
+        own = {
+            k: mapping.pop(k) for k in ("top_k", "min_features", "freeze_skeleton") if k in mapping
+        }
         return cls(net=FusionXAttnConfig.from_mapping(mapping), **own)
 
 
@@ -439,8 +441,9 @@ def predict_videos(
     probs = []
     with torch.no_grad():
         for i in range(0, len(clips), batch_size):
-            logits, _ = forward(model, to_tensor(clips[i : i + batch_size], device),
-                                owner[i : i + batch_size])  # fmt: skip
+            logits, _ = forward(
+                model, to_tensor(clips[i : i + batch_size], device), owner[i : i + batch_size]
+            )
             probs.append(F.softmax(logits, dim=1).cpu().numpy())
     p = np.concatenate(probs)
     return np.stack([p[owner == i].mean(axis=0) for i in range(len(videos))])
@@ -489,14 +492,15 @@ def fit(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
             seen += len(idx)
         sched.step()
         row = {"epoch": epoch, "train_loss": total / max(seen, 1), "lr": sched.get_last_lr()[0]}
         if val:
             p = predict_videos(model, forward, val, cfg.clip, device)
-            row["val_loss"] = float(-np.mean(np.log(np.clip(p[np.arange(len(val)), y_val],
-                                                            1e-7, None))))  # fmt: skip
+            row["val_loss"] = float(
+                -np.mean(np.log(np.clip(p[np.arange(len(val)), y_val], 1e-7, None)))
+            )
             row["val_balanced_accuracy"] = float(balanced_accuracy_score(y_val, p.argmax(1)))
             if row["val_loss"] < best[0] - 1e-6:
                 best = (row["val_loss"], epoch, _state(model))
@@ -525,10 +529,11 @@ def _skeleton_forward(model: nn.Module, x: torch.Tensor, rows: np.ndarray):
 
 
 def _two_stream_forward(model: nn.Module, x: torch.Tensor, rows: np.ndarray):
-    fused = model(x)
     if model.training:
-        return fused, list(model.stream_logits(x))
-    return fused, []
+        # Each stream's own head is trained too (auxiliary losses), in one pass.
+        fused, joint, motion = model.all_logits(x)
+        return fused, [joint, motion]
+    return model(x), []
 
 
 # --------------------------------------------------------------------------------------------
@@ -641,11 +646,17 @@ def train_skeleton_model(
         out_dir / "model.pt",
     )
     info = _info(
-        model_name, data, cfg, device, {model_name: net_params},
-        best_epoch=result.best_epoch, epochs_run=len(result.history),
-        stopped_early=result.stopped_early, seconds=round(result.seconds, 2),
+        model_name,
+        data,
+        cfg,
+        device,
+        {model_name: net_params},
+        best_epoch=result.best_epoch,
+        epochs_run=len(result.history),
+        stopped_early=result.stopped_early,
+        seconds=round(result.seconds, 2),
         n_parameters=sum(p.numel() for p in model.parameters()),
-    )  # fmt: skip
+    )
     _write_outputs(out_dir, result.history, info)
     return info
 
@@ -730,12 +741,14 @@ def aggregate_importance(
     """Mean ± SD importance over folds, and how often each joint was in a fold's top-k."""
     per = pd.concat([pd.read_csv(p, sep="\t") for p in paths], ignore_index=True)
     g = per.groupby("joint")
-    df = pd.DataFrame({
-        "importance_mean": g["importance"].mean(),
-        "importance_sd": g["importance"].std(ddof=1).fillna(0.0),
-        "top_k_folds": g["rank"].apply(lambda r: int((r <= top_k).sum())),
-        "n_folds": g.size(),
-    }).reindex(list(JOINT_NAMES))  # fmt: skip
+    df = pd.DataFrame(
+        {
+            "importance_mean": g["importance"].mean(),
+            "importance_sd": g["importance"].std(ddof=1).fillna(0.0),
+            "top_k_folds": g["rank"].apply(lambda r: int((r <= top_k).sum())),
+            "n_folds": g.size(),
+        }
+    ).reindex(list(JOINT_NAMES))
     df = df.sort_values(["importance_mean"], ascending=False, kind="stable")
     df.index.name = "joint"
     with atomic_path(out_tsv) as tmp:
@@ -794,17 +807,22 @@ def gait_feature_table(
             rows[r.video_id] = row
             curves[r.video_id] = featlib.load_mean_curves(r.curves)
         else:
-            res = featlib.gait_features(load_pose(r.pose), gait_cfg or featlib.FeatureConfig(),
-                                        joints=joints)  # fmt: skip
-            rows[r.video_id] = {**res.features, "status": res.info["status"],
-                                "reason": res.info.get("reason", "")}  # fmt: skip
+            res = featlib.gait_features(
+                load_pose(r.pose), gait_cfg or featlib.FeatureConfig(), joints=joints
+            )
+            rows[r.video_id] = {
+                **res.features,
+                "status": res.info["status"],
+                "reason": res.info.get("reason", ""),
+            }
             curves[r.video_id] = res.mean_curves()
     df = pd.DataFrame.from_dict(rows, orient="index")
     df = df.drop(columns=[c for c in ("video_id",) if c in df.columns])
     ref_videos = [
-        v for v, lab in zip(data.train["video_id"], data.train["label"], strict=True)
+        v
+        for v, lab in zip(data.train["video_id"], data.train["label"], strict=True)
         if lab == reference_label and v in curves and np.isfinite(curves[v]).all()
-    ]  # fmt: skip
+    ]
     subjects = dict(zip(table["video_id"], table["subject_id"], strict=True))
     for col in featlib.DEVIATION_COLUMNS:
         df[col] = np.nan
@@ -848,27 +866,36 @@ def train_gait_baseline(
     ok = feats["status"] == "ok"
     excluded = {v: f"no gait features: {feats.at[v, 'reason']}" for v in feats.index[~ok]}
     cols = [c for c in MODEL_FEATURES if feats.loc[ok, c].notna().any()]
-    y = {v: table.labels.index(lab) for v, lab in zip(non_test["video_id"], non_test["label"],
-                                                        strict=True)}  # fmt: skip
+    y = {
+        v: table.labels.index(lab)
+        for v, lab in zip(non_test["video_id"], non_test["label"], strict=True)
+    }
     tr = [v for v in data.train["video_id"] if ok.get(v, False)]
     va = [v for v in data.val["video_id"] if ok.get(v, False)]
     if len({y[v] for v in tr}) < 2:
         raise TrainError(f"split {split}: fewer than two labels among videos with features")
 
     def make(c: float) -> Pipeline:
-        return Pipeline([
-            ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
-            ("scale", StandardScaler()),
-            ("classify", LogisticRegression(C=c, class_weight="balanced", max_iter=5000,
-                                            random_state=seed)),
-        ])  # fmt: skip
+        return Pipeline(
+            [
+                ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+                ("scale", StandardScaler()),
+                (
+                    "classify",
+                    LogisticRegression(
+                        C=c, class_weight="balanced", max_iter=5000, random_state=seed
+                    ),
+                ),
+            ]
+        )
 
     scores = {}
     for c in cfg.C:
         if va:
             pipe = make(c).fit(feats.loc[tr, cols], [y[v] for v in tr])
-            scores[c] = float(balanced_accuracy_score([y[v] for v in va],
-                                                      pipe.predict(feats.loc[va, cols])))
+            scores[c] = float(
+                balanced_accuracy_score([y[v] for v in va], pipe.predict(feats.loc[va, cols]))
+            )
         else:
             scores[c] = 0.0
     best_c = max(cfg.C, key=lambda c: (scores[c], -abs(math.log10(c))))
@@ -880,23 +907,29 @@ def train_gait_baseline(
     importance = importance.sort_values("importance", ascending=False, kind="stable")
     out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(out_dir / "model.pkl") as tmp:
-        tmp.write_bytes(pickle.dumps({"pipeline": pipe, "columns": cols,
-                                      "labels": table.labels}, protocol=4))  # fmt: skip
+        tmp.write_bytes(
+            pickle.dumps({"pipeline": pipe, "columns": cols, "labels": table.labels}, protocol=4)
+        )
     with atomic_path(out_dir / "importance.tsv") as tmp:
         importance.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
     params = {"gait_baseline": {"C_grid": list(cfg.C), "reference_label": reference_label}}
     history = pd.DataFrame({"C": list(scores), "val_balanced_accuracy": list(scores.values())})
     info = {
-        "model": "gait_baseline", "split": split,
-        "n_train_videos": len(tr), "n_val_videos": len(va),
+        "model": "gait_baseline",
+        "split": split,
+        "n_train_videos": len(tr),
+        "n_val_videos": len(va),
         "n_train_subjects": int(data.train["subject_id"].nunique()),
         "n_val_subjects": int(data.val["subject_id"].nunique()),
         "train_subjects": sorted(set(data.train["subject_id"])),
         "val_subjects": sorted(set(data.val["subject_id"])),
         "skipped_videos": {**data.skipped, **excluded},
-        "best_C": best_c, "features": cols, "deviation_reference": note,
-        "params": params, "device": "cpu",
-    }  # fmt: skip
+        "best_C": best_c,
+        "features": cols,
+        "deviation_reference": note,
+        "params": params,
+        "device": "cpu",
+    }
     with atomic_path(out_dir / "selection.tsv") as tmp:
         history.to_csv(tmp, sep="\t", index=False)
     write_json(info, out_dir / "train.json")
@@ -997,8 +1030,9 @@ def train_fusion(
 
     result = fit(model, forward, train, val, cfg, n_classes, device)
     net_params = {**_config_dict(fusion_cfg)}
-    write_json({**selection, "split": split, "deviation_reference": note},
-               out_dir / "keypoints.json")  # fmt: skip
+    write_json(
+        {**selection, "split": split, "deviation_reference": note}, out_dir / "keypoints.json"
+    )
     feats_out = feats.reset_index()
     with atomic_path(out_dir / "features.parquet") as tmp:
         feats_out.to_parquet(tmp, index=False)
@@ -1018,12 +1052,20 @@ def train_fusion(
         out_dir / "model.pt",
     )
     info = _info(
-        "fusion_xattn", data, cfg, device, {"fusion_xattn": net_params},
-        best_epoch=result.best_epoch, epochs_run=len(result.history),
-        stopped_early=result.stopped_early, seconds=round(result.seconds, 2),
-        keypoints=selection["keypoints"], features=cols, deviation_reference=note,
+        "fusion_xattn",
+        data,
+        cfg,
+        device,
+        {"fusion_xattn": net_params},
+        best_epoch=result.best_epoch,
+        epochs_run=len(result.history),
+        stopped_early=result.stopped_early,
+        seconds=round(result.seconds, 2),
+        keypoints=selection["keypoints"],
+        features=cols,
+        deviation_reference=note,
         n_parameters=sum(p.numel() for p in model.parameters()),
-    )  # fmt: skip
+    )
     _write_outputs(out_dir, result.history, info)
     return info
 
@@ -1057,8 +1099,9 @@ def predict(
         test = test[test["video_id"].isin(feats.index[ok])].reset_index(drop=True)
         probs = (
             blob["pipeline"].predict_proba(feats.loc[list(test["video_id"]), blob["columns"]])
-            if len(test) else np.zeros((0, len(table.labels)))
-        )  # fmt: skip
+            if len(test)
+            else np.zeros((0, len(table.labels)))
+        )
         probs = _full_probs(probs, blob["pipeline"].classes_, len(table.labels))
     else:
         model, ckpt = load_skeleton_model(model_dir / "model.pt")
@@ -1066,21 +1109,29 @@ def predict(
         videos = load_videos(test, table.labels, clip)
         if model_name == "fusion_xattn":
             feats = pd.read_parquet(model_dir / "features.parquet").set_index("video_id")
-            scaler = FeatureScaler(ckpt["feature_columns"], np.asarray(ckpt["scaler_mean"]),
-                                   np.asarray(ckpt["scaler_sd"]))  # fmt: skip
+            scaler = FeatureScaler(
+                ckpt["feature_columns"],
+                np.asarray(ckpt["scaler_mean"]),
+                np.asarray(ckpt["scaler_sd"]),
+            )
             z, miss = scaler.transform(feats.loc[list(test["video_id"])])
             forward = _fusion_forward(z, miss, torch.device("cpu"))
         else:
             forward = _skeleton_forward
         probs = (
             predict_videos(model, forward, videos, clip, torch.device("cpu"))
-            if videos else np.zeros((0, len(table.labels)))
-        )  # fmt: skip
+            if videos
+            else np.zeros((0, len(table.labels)))
+        )
     r, k = splits.loc[splits["split"] == split, ["repeat", "fold"]].iloc[0]
-    out = pd.DataFrame({
-        "video_id": test["video_id"], "subject_id": test["subject_id"], "label": test["label"],
-        "pred": [table.labels[i] for i in probs.argmax(axis=1)] if len(probs) else [],
-    })  # fmt: skip
+    out = pd.DataFrame(
+        {
+            "video_id": test["video_id"],
+            "subject_id": test["subject_id"],
+            "label": test["label"],
+            "pred": [table.labels[i] for i in probs.argmax(axis=1)] if len(probs) else [],
+        }
+    )
     for j, lab in enumerate(table.labels):
         out[f"prob_{lab}"] = probs[:, j] if len(probs) else []
     out["split"], out["repeat"], out["fold"] = split, int(r), int(k)
@@ -1098,7 +1149,9 @@ def _full_probs(probs: np.ndarray, classes: np.ndarray, n: int) -> np.ndarray:
 
 
 def table_from_params(
-    subjects: dict[str, str], labels: dict[str, str], label_order: list[str],
+    subjects: dict[str, str],
+    labels: dict[str, str],
+    label_order: list[str],
     results: str | Path = "results",
 ) -> VideoTable:
     """The video table from the rules' plain-dict params (video_id → subject, → label)."""

@@ -16,8 +16,8 @@ with rule_logging(snakemake.log[0]) as log:
     info = train.train_skeleton_model(
         model,
         train.table_from_params(
-        snakemake.params.subjects, snakemake.params.labels, snakemake.config["data"]["labels"]
-    ),
+            snakemake.params.subjects, snakemake.params.labels, snakemake.config["data"]["labels"]
+        ),
         folds.load_splits(snakemake.input.splits),
         snakemake.wildcards.split,
         Path(snakemake.output.model).parent,

@@ -146,13 +146,19 @@ class FusionXAttn(nn.Module):
         trained on exactly the features the skeleton model learned.
         """
         trunk = {k: v for k, v in state_dict.items() if not k.startswith("head.")}
-        missing, unexpected = self.skeleton.load_state_dict(trunk, strict=False)
-        missing = [k for k in missing if not k.startswith("head.")]
-        if missing or unexpected:
+        own = {k: v for k, v in self.skeleton.state_dict().items() if not k.startswith("head.")}
+        missing = sorted(set(own) - set(trunk))
+        unexpected = sorted(set(trunk) - set(own))
+        resized = sorted(
+            k for k in set(own) & set(trunk) if tuple(own[k].shape) != tuple(trunk[k].shape)
+        )
+        if missing or unexpected or resized:
             raise ValueError(
-                "state_dict does not match the fusion model's ST-GCN "
-                f"(missing: {missing}, unexpected: {unexpected}); same stgcn config and graph?"
+                "state_dict does not match the fusion model's ST-GCN (missing: "
+                f"{missing}, unexpected: {unexpected}, other shape: {resized}); "
+                "same stgcn config and graph?"
             )
+        self.skeleton.load_state_dict(trunk, strict=False)
         self._skeleton_frozen = freeze
         for p in self.skeleton.parameters():
             p.requires_grad_(not freeze)
@@ -164,9 +170,7 @@ class FusionXAttn(nn.Module):
             self.skeleton.eval()
         return self
 
-    def _tokens(
-        self, x: Tensor, feats: Tensor, missing: Tensor | None
-    ) -> tuple[Tensor, Tensor]:
+    def _tokens(self, x: Tensor, feats: Tensor, missing: Tensor | None) -> tuple[Tensor, Tensor]:
         n = x.shape[0]
         if feats.dim() != 2 or feats.shape != (n, self.n_features):
             raise ValueError(

@@ -122,9 +122,7 @@ class GraphConv(nn.Module):
         self.register_buffer("adjacency", adjacency.clone())
         self.conv = nn.Conv2d(in_channels, out_channels * self.k, kernel_size=1)
         # Multiplicative, so it can only re-weight existing edges, never add new ones.
-        self.edge_importance = (
-            nn.Parameter(torch.ones_like(adjacency)) if edge_importance else None
-        )
+        self.edge_importance = nn.Parameter(torch.ones_like(adjacency)) if edge_importance else None
 
     def forward(self, x: Tensor) -> Tensor:
         n, _, t, v = x.shape

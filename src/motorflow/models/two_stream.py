@@ -76,9 +76,7 @@ class TwoStreamSkeleton(nn.Module):
     single-stream ablations from the same run.
     """
 
-    def __init__(
-        self, cfg: TwoStreamSkeletonConfig, n_classes: int, adjacency: np.ndarray
-    ) -> None:
+    def __init__(self, cfg: TwoStreamSkeletonConfig, n_classes: int, adjacency: np.ndarray) -> None:
         super().__init__()
         self.cfg, self.n_classes = cfg, n_classes
         self.joint = STGCN(cfg.stream, n_classes, adjacency)
