@@ -29,7 +29,7 @@ import math
 import pickle
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -1012,8 +1012,12 @@ def train_fusion(
     cols = selection["features"]
     scaler = FeatureScaler.fit(feats.loc[list(data.train["video_id"])], cols)
     n_classes = len(table.labels)
-    model = FusionXAttn(fusion_cfg.net, n_classes, SkeletonGraph.default().adjacency, len(cols))
+    # The skeleton stream is the fold's ST-GCN: its architecture comes from that checkpoint.
     stgcn_ckpt = torch.load(stgcn_path, map_location="cpu", weights_only=False)
+    fusion_cfg = replace(
+        fusion_cfg, net=replace(fusion_cfg.net, stgcn=STGCNConfig.from_mapping(stgcn_ckpt["net"]))
+    )
+    model = FusionXAttn(fusion_cfg.net, n_classes, SkeletonGraph.default().adjacency, len(cols))
     model.load_skeleton(stgcn_ckpt["state_dict"], freeze=fusion_cfg.freeze_skeleton)
 
     def part(df: pd.DataFrame):

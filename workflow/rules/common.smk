@@ -32,14 +32,15 @@ VIDEOS = list(samples.index)
 CV = foldlib.FoldConfig.from_mapping(config.get("cv"))
 SPLITS = foldlib.split_names(CV)
 MODELS = list(config["models"].get("run", ["stgcn"]))
-TORCH_MODELS = ("stgcn", "two_stream_skeleton", "fusion_xattn")
 # Fail before any job starts if the folds cannot be made (a subject with two labels, a label
-# with fewer subjects than folds); the make_folds rule writes the same splits.
-foldlib.make_splits(
-    samples,
-    CV,
-    source="synthetic cohort" if SYNTHETIC else str(config["data"]["sheet"]),
-)
+# with fewer subjects than folds); the make_folds rule writes the same splits.  `run: []`
+# stops after the features stage (no folds, no models).
+if MODELS:
+    foldlib.make_splits(
+        samples,
+        CV,
+        source="synthetic cohort" if SYNTHETIC else str(config["data"]["sheet"]),
+    )
 
 wildcard_constraints:
     video_id="|".join(map(re.escape, VIDEOS)) if VIDEOS else "[^/]+",
@@ -147,6 +148,13 @@ def training_params():
     return {k: config["models"][k] for k in keys if k in config["models"]}
 
 
+def eval_reference_label(wildcards):
+    """The deviation reference label, for the one model whose predictions use it."""
+    if wildcards.model == "gait_baseline":
+        return config["features"]["reference_label"]
+    return None
+
+
 def eval_inputs(wildcards):
     """What predicting a split needs: the model's files (and test inputs it reads)."""
     train_dir = f"results/train/{wildcards.model}/{wildcards.split}"
@@ -169,9 +177,8 @@ def eval_inputs(wildcards):
 def get_final_outputs():
     outs = [
         "results/qc/summary.tsv",
-        "results/metrics.json",
-        "results/mlflow/runs.json",
-        "results/export/mmaction2.pkl",
+        *(["results/metrics.json", "results/mlflow/runs.json"] if MODELS else []),
+        *(["results/export/mmaction2.pkl"] if MODELS else []),
         *(["results/interpret/stgcn/importance.png"] if "stgcn" in MODELS else []),
         *(["results/interpret/gait_baseline/importance.png"] if "gait_baseline" in MODELS else []),
         "results/features/features.parquet",

@@ -13,7 +13,7 @@ rule evaluate_fold:
     params:
         subjects=subject_map(),
         labels=label_map(),
-        reference_label=config["features"]["reference_label"],
+        reference_label=eval_reference_label,
     log:
         "logs/eval/{model}/{split}.log",
     benchmark:
