@@ -33,7 +33,7 @@ CV = foldlib.FoldConfig.from_mapping(config.get("cv"))
 SPLITS = foldlib.split_names(CV)
 MODELS = list(config["models"].get("run", ["stgcn"]))
 # Fail before any job starts if the folds cannot be made (a subject with two labels, a label
-# with fewer subjects than folds); the make_folds rule writes the same splits.  `run: []`
+# with fewer subjects than folds); make_folds writes the same splits.  An empty `run` list
 # stops after the features stage (no folds, no models).
 if MODELS:
     foldlib.make_splits(
