@@ -172,7 +172,7 @@ class FusionTraining:
     # keypoints are added until they do (saved with the selection).
     min_features: int = 6
     # Keep the fold's trained ST-GCN stream fixed (True) or fine-tune it (False).
-    freeze_skeleton: bool = False
+    freeze_skeleton: bool = True
 
     @classmethod
     def from_mapping(cls, mapping: dict | None) -> FusionTraining:
