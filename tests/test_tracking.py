@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import struct
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 import zlib
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from mlflow_server import mlflow_server, search_runs
 
 from motorflow import tracking
 
@@ -280,73 +274,11 @@ def test_keys_and_flatten():
 # --- through a tracking server ------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _get(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=10) as resp:
-        return json.loads(resp.read() or b"{}")
-
-
-def _post(url: str, body: dict) -> dict:
-    req = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        return json.loads(resp.read())
-
-
 @pytest.mark.slow
 def test_runs_visible_through_mlflow_server(logged, tmp_path):
-    exe = Path(sys.executable).parent / "mlflow"
-    if not exe.exists():
-        pytest.skip(f"mlflow executable not found next to {sys.executable}")
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    log_file = open(tmp_path / "server.log", "w+b")  # noqa: SIM115 (closed in finally)
-    # No telemetry; no background job runner (LLM-judge jobs, unused here; it slows shutdown).
-    env = {
-        **os.environ,
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-    }
-    env.pop("MLFLOW_TRACKING_URI", None)
-    proc = subprocess.Popen(
-        [
-            str(exe), "server",
-            "--backend-store-uri", logged["uri"],
-            "--default-artifact-root", str(tmp_path / "artifacts"),
-            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-        ],
-        stdout=log_file, stderr=subprocess.STDOUT, cwd=tmp_path, env=env,
-        start_new_session=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/health", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log_file.seek(0)
-                tail = log_file.read().decode(errors="replace")[-3000:]
-                pytest.fail(f"mlflow server did not come up (rc={proc.poll()}):\n{tail}")
-            time.sleep(0.5)
-
-        q = urllib.parse.urlencode({"experiment_name": EXPERIMENT})
-        exp = _get(f"{base}/api/2.0/mlflow/experiments/get-by-name?{q}")["experiment"]
+    with mlflow_server(logged["uri"], tmp_path) as base:
+        exp, runs = search_runs(base, EXPERIMENT)
         assert exp["experiment_id"] == logged["record"]["experiment_id"]
-        found = _post(
-            f"{base}/api/2.0/mlflow/runs/search",
-            {"experiment_ids": [exp["experiment_id"]], "max_results": 1000},
-        )
-        runs = found["runs"]
         assert len(runs) >= 6  # 6 from the fixture (+2 if the re-run test ran first)
         parent_id = next(r["run_id"] for r in logged["record"]["runs"] if r["model"] == "stgcn")
         parent = next(r for r in runs if r["info"]["run_id"] == parent_id)
@@ -354,27 +286,3 @@ def test_runs_visible_through_mlflow_server(logged, tmp_path):
         summary = json.loads((logged["res"] / "metrics.json").read_text())
         assert metrics["subject_accuracy_mean"] == summary["stgcn"]["subject"]["accuracy"]["mean"]
         assert {t["key"]: t["value"] for t in parent["data"]["tags"]}["motorflow.model"] == "stgcn"
-    finally:
-        _stop_group(proc)
-        log_file.close()
-
-
-def _stop_group(proc: subprocess.Popen) -> None:
-    """SIGTERM the server's process group (mlflow server + its uvicorn child), then SIGKILL."""
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        proc.poll()
-        try:
-            os.killpg(proc.pid, 0)  # anybody left in the group?
-        except ProcessLookupError:
-            return
-        time.sleep(0.2)
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait(timeout=10)

@@ -399,3 +399,22 @@ def test_pose_files_read_by_training_are_never_written(cohort):
     # Sanity of the fixture itself: every video is a loadable pose file.
     for v in samples["video_id"]:
         assert load_pose(root / "clean" / f"{v}.npz").n_frames > 60
+
+
+def test_videos_without_gait_features_are_excluded_with_their_reason(cohort, tmp_path):
+    root, samples, splits = cohort
+    other = copy_results(root, tmp_path / "still")
+    # A validation subject (this small fold has one training subject per label).
+    subject = folds.subjects_of(splits, "fold0", "val")[0]
+    vid = samples.loc[samples["subject_id"] == subject, "video_id"].iloc[0]
+    pose = walk_pose(subject, seed=0)
+    still = np.repeat(pose.keypoints[:1], pose.n_frames, axis=0)  # standing still
+    write_video(other, vid, PoseData(still, FPS, pose.frame_size, "truth"))
+    info = train.train_gait_baseline(
+        _table(other, samples), splits, "fold0", tmp_path / "m", train.BaselineTraining(), "I"
+    )
+    assert "no gait features" in info["skipped_videos"][vid]
+    assert info["n_val_videos"] == len(folds.subjects_of(splits, "fold0", "val")) - 1
+    # The fusion model keeps such a video: its features are masked as missing, not invented.
+    table = pd.read_parquet(other / "features" / f"{vid}.parquet")
+    assert table["status"].iloc[0] != "ok" and np.isnan(table["cadence_steps_per_min"].iloc[0])

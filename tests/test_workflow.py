@@ -407,3 +407,21 @@ def test_too_few_subjects_per_label_stops_before_any_job(tmp_path):
     proc = smk(wd, "-n", "--configfile", "config/tiny.yaml", override, check=False)
     assert proc.returncode != 0
     assert "at least 4 subjects per label" in proc.stdout + proc.stderr
+
+
+def test_project_store_is_readable_through_mlflow_server(tiny_run, tmp_path):
+    import json
+
+    from mlflow_server import mlflow_server, search_runs
+
+    store = f"sqlite:///{tiny_run / 'results/mlflow/mlflow.db'}"
+    with mlflow_server(store, tmp_path) as base:
+        _, runs = search_runs(base, "motorflow")
+    assert len(runs) == len(MODELS) * (1 + len(SPLITS))
+    metrics = json.loads((tiny_run / "results/metrics.json").read_text())
+    for run in runs:
+        tags = {t["key"]: t["value"] for t in run["data"]["tags"]}
+        if "mlflow.parentRunId" not in tags:
+            got = {m["key"]: m["value"] for m in run["data"]["metrics"]}
+            want = metrics[tags["motorflow.model"]]["video"]["macro_f1"]["mean"]
+            assert got["video_macro_f1_mean"] == pytest.approx(want)
