@@ -28,6 +28,7 @@ import logging
 import math
 import pickle
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
@@ -215,8 +216,6 @@ class _quiet:
     """Silence numpy's all-NaN-slice warnings (missing joints are expected)."""
 
     def __enter__(self):
-        import warnings
-
         self._ctx = warnings.catch_warnings()
         self._ctx.__enter__()
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -501,7 +500,7 @@ def fit(
             row["val_loss"] = float(
                 -np.mean(np.log(np.clip(p[np.arange(len(val)), y_val], 1e-7, None)))
             )
-            row["val_balanced_accuracy"] = float(balanced_accuracy_score(y_val, p.argmax(1)))
+            row["val_balanced_accuracy"] = float(_balanced_accuracy(y_val, p.argmax(1)))
             if row["val_loss"] < best[0] - 1e-6:
                 best = (row["val_loss"], epoch, _state(model))
                 since_best = 0
@@ -518,6 +517,13 @@ def fit(
     return FitResult(
         pd.DataFrame(rows), best[1], len(rows) < cfg.optim.epochs, time.perf_counter() - t0
     )
+
+
+def _balanced_accuracy(y_true, y_pred) -> float:
+    # A small validation set may lack a label the model predicts: expected, not a warning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return float(balanced_accuracy_score(y_true, y_pred))
 
 
 def _state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -894,7 +900,7 @@ def train_gait_baseline(
         if va:
             pipe = make(c).fit(feats.loc[tr, cols], [y[v] for v in tr])
             scores[c] = float(
-                balanced_accuracy_score([y[v] for v in va], pipe.predict(feats.loc[va, cols]))
+                _balanced_accuracy([y[v] for v in va], pipe.predict(feats.loc[va, cols]))
             )
         else:
             scores[c] = 0.0
