@@ -21,12 +21,7 @@ FPS, T = 8.0, 32
 LEFT_FOOT = {"left_ankle", "left_heel", "left_toe", "left_knee"}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _walkers(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

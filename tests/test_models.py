@@ -24,13 +24,7 @@ V = len(JOINT_NAMES)
 SMALL = STGCNConfig(channels=(8, 16), strides=(1, 2), temporal_kernel=5, dropout=0.0)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny models run faster on one thread, and do not stall when the CPUs are shared.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

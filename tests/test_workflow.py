@@ -320,8 +320,8 @@ def test_tiny_run_models_and_metrics(tiny_run):
             info = json.loads((tiny_run / f"results/train/{model}/{split}/train.json").read_text())
             assert not test & set(info["train_subjects"] + info["val_subjects"])
         keypoints = tiny_run / f"results/train/fusion_xattn/{split}/keypoints.json"
-    selection = json.loads(keypoints.read_text())
-    assert len(selection["keypoints"]) >= 8 and selection["features"]
+        selection = json.loads(keypoints.read_text())
+        assert len(selection["keypoints"]) >= 8 and selection["features"]
     table = (tiny_run / "results/eval/table.md").read_text()
     assert all(m in table for m in MODELS) and "McNemar" in table
 

@@ -11,11 +11,15 @@ from pathlib import Path
 import yaml
 
 
-def _load_section(config: str | None, section: str) -> dict:
-    if not config:
+def _config(path: str | None) -> dict:
+    if not path:
         return {}
-    with open(config) as fh:
-        return (yaml.safe_load(fh) or {}).get(section, {}) or {}
+    with open(path) as fh:
+        return yaml.safe_load(fh) or {}
+
+
+def _load_section(config: str | None, section: str) -> dict:
+    return _config(config).get(section, {}) or {}
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
@@ -186,11 +190,9 @@ def cmd_aggregate_features(args: argparse.Namespace) -> int:
     return 0
 
 
-def _config(path: str | None) -> dict:
-    if not path:
-        return {}
-    with open(path) as fh:
-        return yaml.safe_load(fh) or {}
+def _labels(cfg: dict) -> list[str]:
+    """The config's label order (GMFCS I-IV when the config gives none)."""
+    return [str(x) for x in (cfg.get("data", {}).get("labels") or ["I", "II", "III", "IV"])]
 
 
 def _sheet(args: argparse.Namespace):
@@ -199,10 +201,19 @@ def _sheet(args: argparse.Namespace):
     from motorflow import synth
 
     cfg = _config(args.config)
-    labels = [str(x) for x in (cfg.get("data", {}).get("labels") or ["I", "II", "III", "IV"])]
+    labels = _labels(cfg)
     if args.sheet:
         return sheetlib.load_sheet(args.sheet, labels), labels, cfg
     return synth.make_sheet(synth.cohort_config(cfg.get("synthetic", {}))), labels, cfg
+
+
+def _split_inputs(args: argparse.Namespace):
+    """The video table, the checked splits and the config of a train/evaluate command."""
+    from motorflow import folds, train
+
+    samples, labels, cfg = _sheet(args)
+    table = train.video_table(samples, labels, args.results)
+    return table, folds.load_splits(Path(args.results) / "folds" / "splits.tsv"), cfg
 
 
 def cmd_folds(args: argparse.Namespace) -> int:
@@ -219,12 +230,10 @@ def cmd_folds(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from motorflow import features, folds, train
+    from motorflow import features, train
     from motorflow.models import STGCNConfig
 
-    samples, labels, cfg = _sheet(args)
-    table = train.video_table(samples, labels, args.results)
-    splits = folds.load_splits(Path(args.results) / "folds" / "splits.tsv")
+    table, splits, cfg = _split_inputs(args)
     mcfg = cfg.get("models", {})
     tcfg = train.TrainConfig.from_mapping(
         {k: mcfg[k] for k in ("seed", "device", "threads", "clip", "optim", "augment")
@@ -263,18 +272,16 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from motorflow import evaluate, folds, train
+    from motorflow import evaluate, train
 
-    samples, labels, cfg = _sheet(args)
-    table = train.video_table(samples, labels, args.results)
-    splits = folds.load_splits(Path(args.results) / "folds" / "splits.tsv")
+    table, splits, cfg = _split_inputs(args)
     out = Path(args.results) / "eval" / args.model / args.split
     preds = train.predict(
         args.model, table, splits, args.split, Path(args.results) / "train" / args.model /
         args.split, out / "predictions.tsv",
         reference_label=cfg.get("features", {}).get("reference_label", "I"),
     )  # fmt: skip
-    m = evaluate.write_fold_metrics(out / "predictions.tsv", labels, out / "metrics.json")
+    m = evaluate.write_fold_metrics(out / "predictions.tsv", table.labels, out / "metrics.json")
     print(f"{out}: {len(preds)} videos, subject accuracy {m['subject']['accuracy']:.3f}")
     return 0
 
@@ -283,7 +290,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     from motorflow import evaluate
 
     cfg = _config(args.config)
-    labels = [str(x) for x in (cfg.get("data", {}).get("labels") or ["I", "II", "III", "IV"])]
+    labels = _labels(cfg)
     ev = cfg.get("evaluation", {})
     summary = evaluate.summarise_files(
         args.predictions, labels, n_boot=int(ev.get("bootstrap", 2000)),

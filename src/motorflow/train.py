@@ -23,14 +23,15 @@ jobs in parallel), uses a class-weighted loss and picks CUDA when present.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import pickle
 import time
 import warnings
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -56,13 +57,13 @@ from motorflow.models import (
     TwoStreamSkeleton,
     TwoStreamSkeletonConfig,
 )
+from motorflow.models.stgcn import config_from_mapping
 from motorflow.poseio import PoseData, atomic_path, load_pose, write_json
 from motorflow.skeleton import INDEX, JOINT_NAMES, flip_permutation
 
 log = logging.getLogger("motorflow.train")
 
 MODELS = ("stgcn", "two_stream_skeleton", "gait_baseline", "fusion_xattn")
-SKELETON_MODELS = ("stgcn", "two_stream_skeleton", "fusion_xattn")
 # Gait-feature columns the models use: normalised to leg length (metric columns need the
 # optional stature and would make the feature set depend on the sheet).
 MODEL_FEATURES: tuple[str, ...] = tuple(
@@ -76,25 +77,6 @@ class TrainError(ValueError):
     """A split that cannot be trained on (no usable training videos, unknown model …)."""
 
 
-def _from_mapping(cls, mapping: dict | None, section: str):
-    """Build a (nested) frozen dataclass from a YAML mapping, rejecting unknown keys."""
-    mapping = dict(mapping or {})
-    names = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(mapping) - set(names))
-    if unknown:
-        raise ValueError(f"unknown option(s) in {section}: {', '.join(unknown)}")
-    kwargs = {}
-    for key, value in mapping.items():
-        default = getattr(cls(), key) if key in names else None
-        if is_dataclass(default) and isinstance(value, dict):
-            kwargs[key] = _from_mapping(type(default), value, f"{section}.{key}")
-        elif isinstance(value, list):
-            kwargs[key] = tuple(value)
-        else:
-            kwargs[key] = value
-    return cls(**kwargs)
-
-
 @dataclass(frozen=True)
 class ClipConfig:
     # Skeletons are resampled to this frame rate, so models see the same time scale for
@@ -105,6 +87,10 @@ class ClipConfig:
     # Clips per video at test time (evenly spaced, each also mirrored); probabilities are
     # averaged clip → video.
     test_clips: int = 6
+
+    @classmethod
+    def from_mapping(cls, mapping: dict | None) -> ClipConfig:
+        return config_from_mapping(cls, mapping, "models.clip")
 
 
 @dataclass(frozen=True)
@@ -118,6 +104,10 @@ class OptimConfig:
     # Random clips drawn per training video per epoch.
     clips_per_video: int = 4
 
+    @classmethod
+    def from_mapping(cls, mapping: dict | None) -> OptimConfig:
+        return config_from_mapping(cls, mapping, "models.optim")
+
 
 @dataclass(frozen=True)
 class AugmentConfig:
@@ -127,6 +117,10 @@ class AugmentConfig:
     # Uniform random scaling within ±scale, and Gaussian noise (trunk lengths) on positions.
     scale: float = 0.1
     noise: float = 0.01
+
+    @classmethod
+    def from_mapping(cls, mapping: dict | None) -> AugmentConfig:
+        return config_from_mapping(cls, mapping, "models.augment")
 
 
 @dataclass(frozen=True)
@@ -144,7 +138,7 @@ class TrainConfig:
 
     @classmethod
     def from_mapping(cls, mapping: dict | None) -> TrainConfig:
-        return _from_mapping(cls, mapping, "models")
+        return config_from_mapping(cls, mapping, "models")
 
 
 @dataclass(frozen=True)
@@ -192,7 +186,7 @@ class BaselineTraining:
 
     @classmethod
     def from_mapping(cls, mapping: dict | None) -> BaselineTraining:
-        return _from_mapping(cls, mapping, "models.gait_baseline")
+        return config_from_mapping(cls, mapping, "models.gait_baseline")
 
 
 # --------------------------------------------------------------------------------------------
@@ -207,21 +201,17 @@ class Video:
     skeleton: np.ndarray  # (T, V, 3) float32: x, y (trunk lengths, mid-hip origin), visible
 
 
-def _mid(xy: np.ndarray, a: str, b: str) -> np.ndarray:
-    with np.errstate(invalid="ignore"), _quiet():
-        return np.nanmean(xy[:, [INDEX[a], INDEX[b]]], axis=1)
-
-
-class _quiet:
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
     """Silence numpy's all-NaN-slice warnings (missing joints are expected)."""
-
-    def __enter__(self):
-        self._ctx = warnings.catch_warnings()
-        self._ctx.__enter__()
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
+        yield
 
-    def __exit__(self, *exc):
-        return self._ctx.__exit__(*exc)
+
+def _mid(xy: np.ndarray, a: str, b: str) -> np.ndarray:
+    with _quiet():
+        return np.nanmean(xy[:, [INDEX[a], INDEX[b]]], axis=1)
 
 
 def normalise_skeleton(pose: PoseData, fps: float) -> np.ndarray:
