@@ -249,7 +249,7 @@ def test_two_stream_skeleton_trains_with_auxiliary_heads(cohort, tmp_path):
         net,
     )
     assert info["params"]["two_stream_skeleton"]["aux_weight"] == 0.3
-    model, _ = train.load_skeleton_model(tmp_path / "model.pt")
+    model, _ = train.load_model(tmp_path / "model.pt")
     pred = train.predict(
         "two_stream_skeleton",
         _table(root, samples),

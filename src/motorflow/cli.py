@@ -23,10 +23,13 @@ def _load_section(config: str | None, section: str) -> dict:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from motorflow import synth
+    from motorflow import infantsim, synth
 
-    cfg = synth.cohort_config(_load_section(args.config, "synthetic"))
-    sheet = synth.make_sheet(cfg)
+    full = _config(args.config)
+    infant = full.get("data", {}).get("task") == "infant"
+    lib = infantsim if infant else synth
+    cfg = lib.cohort_config(full.get("synthetic_infant" if infant else "synthetic", {}) or {})
+    sheet = lib.make_sheet(cfg)
     if args.sheet:
         synth.write_sheet(sheet, args.sheet)
     todo = sheet if not args.video_id else sheet[sheet["video_id"].isin(args.video_id)]
@@ -37,12 +40,13 @@ def cmd_synth(args: argparse.Namespace) -> int:
     if args.out:
         out = Path(args.out)
         for row in todo.itertuples():
-            synth.render_video(
-                cfg, row.video_id, row.subject_id, row.view,
-                out / "videos" / f"{row.video_id}.mp4",
-                out / "truth" / f"{row.video_id}.npz",
-                out / "truth" / f"{row.video_id}.json",
-            )  # fmt: skip
+            files = [out / "videos" / f"{row.video_id}.mp4", out / "truth" / f"{row.video_id}.npz",
+                     out / "truth" / f"{row.video_id}.json"]  # fmt: skip
+            if infant:
+                infantsim.render_video(cfg, row.video_id, row.subject_id, *files,
+                                       out / "truth" / f"{row.video_id}.masks.npz")  # fmt: skip
+            else:
+                synth.render_video(cfg, row.video_id, row.subject_id, row.view, *files)
             print(row.video_id)
     return 0
 
@@ -69,6 +73,44 @@ def cmd_clean(args: argparse.Namespace) -> int:
     qc = clean.run(args.input, args.output, qc_path, cfg, video_id=args.video_id)
     print(json.dumps(qc, indent=2, default=str))
     return 0
+
+
+def _preprocess_section(config: str | None, stage: str) -> dict:
+    return dict((_load_section(config, "preprocess").get(stage)) or {})
+
+
+def cmd_mask(args: argparse.Namespace) -> int:
+    from motorflow import mask
+
+    cfg = mask.MaskConfig.from_mapping(_preprocess_section(args.config, "mask"))
+    qc = mask.run(args.video, args.output, args.qc or Path(args.output).with_suffix(".json"),
+                  cfg, video_id=args.video_id)  # fmt: skip
+    print(json.dumps(qc, indent=2, default=str))
+    return 0 if qc["status"] == "ok" else 3
+
+
+def cmd_align(args: argparse.Namespace) -> int:
+    from motorflow import align
+
+    out = Path(args.output)
+    stem = out.with_suffix("")
+    info = align.run(
+        args.video, args.masks, args.pose, out, stem.with_suffix(".pose.npz"),
+        stem.with_suffix(".json"), args.preview or stem.with_suffix(".png"),
+        align.AlignConfig.from_mapping(_preprocess_section(args.config, "align")),
+        video_id=args.video_id,
+    )  # fmt: skip
+    print(json.dumps(info, indent=2, default=str))
+    return 0 if info["status"] == "ok" else 3
+
+
+def cmd_flow(args: argparse.Namespace) -> int:
+    from motorflow import flow
+
+    cfg = flow.FlowConfig.from_mapping(_preprocess_section(args.config, "flow"))
+    info = flow.run(args.clip, args.output, cfg, video_id=args.video_id)
+    print(json.dumps(info, indent=2, default=str))
+    return 0 if info["status"] == "ok" else 3
 
 
 def cmd_qc(args: argparse.Namespace) -> int:
@@ -152,19 +194,15 @@ def cmd_features(args: argparse.Namespace) -> int:
 
 def _infant_features(pose_path: Path, out: Path, args: argparse.Namespace, opts: dict) -> int:
     """Infant general-movement features (motorflow.movement) → one-row table + QC JSON."""
-    import pandas as pd
+    from motorflow import movement
 
-    from motorflow import features, movement
-    from motorflow.poseio import atomic_path, write_json
-
-    pose = features.load_any_pose(pose_path, fps=None if args.clean else args.fps)
-    feats, qc = movement.movement_features(pose, movement.MovementConfig.from_mapping(opts))
-    video_id = args.video_id or Path(args.input).name.split(".")[0]
-    row = {"video_id": video_id, "status": qc["status"], "reason": qc["reason"], **feats}
-    with atomic_path(out) as tmp:
-        pd.DataFrame([row]).to_parquet(tmp, index=False)
-    write_json({"video_id": video_id, **qc}, args.qc or out.with_suffix(".json"))
-    for key, value in row.items():
+    feats, qc = movement.run(
+        pose_path, out, args.qc or out.with_suffix(".json"),
+        movement.MovementConfig.from_mapping(opts),
+        video_id=args.video_id or Path(args.input).name.split(".")[0],
+        fps=None if args.clean else args.fps,
+    )  # fmt: skip
+    for key, value in {"status": qc["status"], "reason": qc["reason"], **feats}.items():
         print(f"{key:32s}  {value:.4g}" if isinstance(value, float) else f"{key:32s}  {value}")
     return 0 if qc["status"] == "ok" else 3
 
@@ -204,6 +242,11 @@ def _sheet(args: argparse.Namespace):
     labels = _labels(cfg)
     if args.sheet:
         return sheetlib.load_sheet(args.sheet, labels), labels, cfg
+    if cfg.get("data", {}).get("task") == "infant":
+        from motorflow import infantsim
+
+        section = cfg.get("synthetic_infant", {}) or {}
+        return infantsim.make_sheet(infantsim.cohort_config(section)), labels, cfg
     return synth.make_sheet(synth.cohort_config(cfg.get("synthetic", {}))), labels, cfg
 
 
@@ -212,7 +255,11 @@ def _split_inputs(args: argparse.Namespace):
     from motorflow import folds, train
 
     samples, labels, cfg = _sheet(args)
-    table = train.video_table(samples, labels, args.results)
+    table = train.video_table(
+        samples, labels, args.results,
+        skeleton_input=cfg.get("models", {}).get("skeleton_input", "clean"),
+        preprocess=bool(cfg.get("preprocess", {}).get("enabled", False)),
+    )  # fmt: skip
     return table, folds.load_splits(Path(args.results) / "folds" / "splits.tsv"), cfg
 
 
@@ -251,11 +298,16 @@ def cmd_train(args: argparse.Namespace) -> int:
             "two_stream_skeleton", table, splits, args.split, out, tcfg,
             train.TwoStreamTraining.from_mapping(mcfg.get("two_stream_skeleton")),
         )  # fmt: skip
-    elif args.model == "gait_baseline":
-        info = train.train_gait_baseline(
-            table, splits, args.split, out,
-            train.BaselineTraining.from_mapping(mcfg.get("gait_baseline")), ref_label,
+    elif args.model in train.FEATURE_BASELINES:
+        info = train.train_feature_baseline(
+            args.model, table, splits, args.split, out,
+            train.BaselineTraining.from_mapping(mcfg.get(args.model)), ref_label,
             seed=int(mcfg.get("seed", 0)),
+        )  # fmt: skip
+    elif args.model in train.RGBFLOW_STREAMS:
+        info = train.train_rgbflow_model(
+            args.model, table, splits, args.split, out, tcfg,
+            train.RGBFlowTraining.from_mapping(mcfg.get("two_stream_rgbflow")),
         )  # fmt: skip
     else:
         interp = Path(args.results) / "interpret" / "stgcn" / args.split
@@ -303,13 +355,19 @@ def cmd_metrics(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from motorflow import export
+    from motorflow.train import MODELS
 
     ap = argparse.ArgumentParser(prog="motorflow", description=__doc__)
     ap.add_argument("-v", "--verbose", action="store_true", help="log progress (INFO)")
     sub = ap.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("synth", help="render the synthetic walking cohort (or part of it)")
-    p.add_argument("--config", help="config YAML (its `synthetic:` section)")
+    p = sub.add_parser(
+        "synth", help="render the synthetic walking (or infant) cohort, or part of it"
+    )
+    p.add_argument(
+        "--config",
+        help="config YAML (its `synthetic:` section; `synthetic_infant:` when data.task is infant)",
+    )
     p.add_argument("--sheet", help="write the cohort's sample sheet (TSV) here")
     p.add_argument("--out", help="folder for videos/ and truth/")
     p.add_argument("--video-id", nargs="*", help="render only these videos")
@@ -368,6 +426,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference-out", help="write the reference used here (.npz)")
     p.set_defaults(func=cmd_aggregate_features)
 
+    p = sub.add_parser("mask", help="video → person masks (.npz) + QC record (Paper B)")
+    p.add_argument("video")
+    p.add_argument("output", help="masks file (.npz)")
+    p.add_argument("--qc", help="QC JSON (default: OUTPUT with .json)")
+    p.add_argument("--video-id")
+    p.add_argument("--config", help="config YAML (its `preprocess.mask` section)")
+    p.set_defaults(func=cmd_mask)
+
+    p = sub.add_parser(
+        "align", help="video + masks + cleaned pose → aligned masked clip (Paper B)",
+        description="Writes OUTPUT (.npz clip), and next to it .pose.npz (aligned keypoints), "
+        ".json (transform + QC) and a face-blurred preview .png.",
+    )  # fmt: skip
+    p.add_argument("video")
+    p.add_argument("masks", help="the mask stage's file")
+    p.add_argument("pose", help="cleaned pose file")
+    p.add_argument("output", help="aligned clip (.npz)")
+    p.add_argument("--preview", help="preview PNG (default: OUTPUT with .png)")
+    p.add_argument("--video-id")
+    p.add_argument("--config", help="config YAML (its `preprocess.align` section)")
+    p.set_defaults(func=cmd_align)
+
+    p = sub.add_parser("flow", help="aligned clip → quantised optical flow (.npz)")
+    p.add_argument("clip", help="the align stage's clip (.npz)")
+    p.add_argument("output")
+    p.add_argument("--video-id")
+    p.add_argument("--config", help="config YAML (its `preprocess.flow` section)")
+    p.set_defaults(func=cmd_flow)
+
     p = sub.add_parser("qc", help="gather per-video QC records into one table")
     p.add_argument("output", help="summary TSV")
     p.add_argument("records", nargs="+", help="QC JSON files")
@@ -396,14 +483,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="fusion_xattn first ranks keypoints by Grad-CAM on the split's trained "
         "stgcn (results/interpret/stgcn/SPLIT/).",
     )  # fmt: skip
-    p.add_argument("model", choices=["stgcn", "gait_baseline", "fusion_xattn",
-                                     "two_stream_skeleton"])  # fmt: skip
+    p.add_argument("model", choices=list(MODELS))
     p.add_argument("split", help="e.g. fold0 (results/folds/splits.tsv)")
     with_data(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="test predictions + metrics of one trained split")
-    p.add_argument("model")
+    p.add_argument("model", choices=list(MODELS))
     p.add_argument("split")
     with_data(p)
     p.set_defaults(func=cmd_evaluate)

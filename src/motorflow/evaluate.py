@@ -65,7 +65,13 @@ from motorflow.poseio import atomic_path, write_json
 METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "mcc", "qwk")
 EXTRA_METRICS = ("macro_precision", "macro_recall", "cohen_kappa")
 LEVELS = ("video", "subject")
-PERCENT_METRICS = ("accuracy", "balanced_accuracy", "macro_f1")
+PERCENT_METRICS = (
+    "accuracy",
+    "balanced_accuracy",
+    "macro_precision",
+    "macro_recall",
+    "macro_f1",
+)
 PROB_TOLERANCE = 1e-4
 BASE_COLUMNS = ("video_id", "subject_id", "label", "pred")
 SPLIT_COLUMNS = ("split", "repeat", "fold")
@@ -85,11 +91,15 @@ COMPARISON_COLUMNS = (
     "baseline_accuracy",
 )
 MCNEMAR_TEST = "exact McNemar (binomial, two-sided) on subject-level correct/incorrect"
+# Paper A's and Paper B's metrics; QWK only for ordinal labels (GMFCS levels).
 _TABLE_METRICS = (
     ("accuracy", "accuracy (%)"),
     ("balanced_accuracy", "balanced accuracy (%)"),
+    ("macro_precision", "macro precision (%)"),
+    ("macro_recall", "macro recall (%)"),
     ("macro_f1", "macro F1 (%)"),
     ("mcc", "MCC"),
+    ("cohen_kappa", "Cohen's κ"),
     ("qwk", "QWK"),
 )
 _MINUS = "\u2212"
@@ -600,8 +610,12 @@ def summarise(
     seed: int = 0,
     baseline: str = "stgcn",
     alpha: float = 0.05,
+    ordinal: bool = True,
 ) -> dict:
     """Metrics (mean/std over splits, subject-bootstrap CI), confusions and paired tests.
+
+    ``ordinal``: the labels are ordered (GMFCS levels), so the table shows the quadratic
+    weighted kappa; for nominal classes (general movements) it is left out of the table.
 
     ``predictions``: model → its pooled out-of-fold predictions (all splits, all repeats).
     Returns ``{"metrics", "confusion", "comparison", "majority_rate", "n", "labels",
@@ -664,6 +678,7 @@ def summarise(
         "n_boot": n_boot,
         "seed": seed,
         "alpha": alpha,
+        "ordinal": ordinal,
     }
 
 
@@ -762,11 +777,12 @@ def format_table(summary: Mapping) -> str:
     majority = summary.get("majority_rate", {})
     counts = summary.get("n", {})
     alpha = summary.get("alpha", 0.05)
+    shown = [m for m in _TABLE_METRICS if m[0] != "qwk" or summary.get("ordinal", True)]
     header = [
         "model",
         "level",
         "n",
-        *(title for _, title in _TABLE_METRICS),
+        *(title for _, title in shown),
         "majority-class rate (%)",
     ]
     lines = [
@@ -774,7 +790,7 @@ def format_table(summary: Mapping) -> str:
         "",
         f"Cells: mean ± std over splits [{100 * (1 - alpha):g} % subject-bootstrap CI of the "
         f"pooled out-of-fold predictions, {summary.get('n_boot', '?')} resamples]. "
-        "Percent for accuracy, balanced accuracy and macro F1.",
+        "Percent for accuracy, balanced accuracy and the macro precision, recall and F1.",
         "",
         "| " + " | ".join(header) + " |",
         "|" + "|".join("---" for _ in header) + "|",
@@ -782,7 +798,7 @@ def format_table(summary: Mapping) -> str:
     for model, by_level in metrics.items():
         for level, values in by_level.items():
             cells = [model, level, str(counts.get(model, {}).get(level, ""))]
-            for name, _ in _TABLE_METRICS:
+            for name, _ in shown:
                 cells.append(_cell(values.get(name), percent=name in PERCENT_METRICS))
             cells.append(_fmt(100 * _get(majority, model, level), 1))
             lines.append("| " + " | ".join(cells) + " |")
@@ -949,10 +965,13 @@ def summarise_files(
     seed: int = 0,
     baseline: str = "stgcn",
     alpha: float = 0.05,
+    ordinal: bool = True,
 ) -> dict:
     """:func:`summarise` over ``results/eval/{model}/{split}/predictions.tsv`` files."""
     by_model: dict[str, list[Path]] = {}
     for p in map(Path, paths):
         by_model.setdefault(p.parent.parent.name, []).append(p)
     preds = {m: read_model_predictions(ps, labels) for m, ps in by_model.items()}
-    return summarise(preds, labels, n_boot=n_boot, seed=seed, baseline=baseline, alpha=alpha)
+    return summarise(
+        preds, labels, n_boot=n_boot, seed=seed, baseline=baseline, alpha=alpha, ordinal=ordinal
+    )

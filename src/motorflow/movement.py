@@ -22,16 +22,19 @@ Only a bad configuration raises ``ValueError``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.signal import butter, correlate, correlation_lags, sosfiltfilt, welch
 from scipy.spatial import cKDTree
 
-from motorflow.poseio import PoseData
+from motorflow.poseio import PoseData, atomic_path, write_json
 
 LIMBS: tuple[str, ...] = ("wrist_left", "wrist_right", "ankle_left", "ankle_right")
 _LIMB_JOINT: dict[str, str] = {
@@ -605,3 +608,61 @@ def movement_features(
     )
     qc["notes"] = "; ".join(notes)
     return features, qc
+
+
+# =============================================================================================
+# Stage entry points (workflow rules and the CLI)
+# =============================================================================================
+
+
+def run(
+    pose_path: str | Path,
+    out_table: str | Path,
+    out_qc: str | Path,
+    cfg: MovementConfig | None = None,
+    *,
+    video_id: str | None = None,
+    clean_qc: str | Path | None = None,
+    fps: float | None = None,
+) -> tuple[dict[str, float], dict]:
+    """Features of one pose file → a one-row table (``video_id, status, reason, …``) and a
+    QC record.  A video the cleaning QC excluded gets NaN features and that reason."""
+    from motorflow.features import load_any_pose
+
+    cfg = cfg or MovementConfig()
+    pose_path = Path(pose_path)
+    video_id = video_id or pose_path.name.split(".")[0]
+    rec = json.loads(Path(clean_qc).read_text()) if clean_qc is not None else {}
+    pose = load_any_pose(pose_path, fps=fps)
+    if rec.get("excluded"):
+        reason = f"excluded by the cleaning QC: {rec.get('reason', 'no reason given')}"
+        feats = dict.fromkeys(MOVEMENT_COLUMNS, float("nan"))
+        qc: dict[str, Any] = {"status": "failed", "reason": reason}
+    else:
+        feats, qc = movement_features(pose, cfg)
+    row = {"video_id": video_id, "status": qc["status"], "reason": qc["reason"], **feats}
+    with atomic_path(out_table) as tmp:
+        pd.DataFrame([row]).to_parquet(tmp, index=False)
+    write_json({"video_id": video_id, **qc, "config": asdict(cfg)}, out_qc)
+    return feats, qc
+
+
+def aggregate(
+    tables: list[str | Path],
+    out_table: str | Path,
+    *,
+    subjects: dict[str, str],
+    labels: dict[str, str],
+) -> pd.DataFrame:
+    """The cohort table: one row per video with subject and label (descriptive: the models
+    read the per-video tables of their own split's videos)."""
+    rows = pd.concat([pd.read_parquet(p) for p in tables], ignore_index=True)
+    dup = rows["video_id"][rows["video_id"].duplicated()].tolist()
+    if dup:
+        raise ValueError(f"duplicate video_id(s) in the movement feature tables: {dup}")
+    rows.insert(1, "subject_id", rows["video_id"].map(subjects))
+    rows.insert(2, "label", rows["video_id"].map(labels))
+    rows = rows.sort_values("video_id").reset_index(drop=True)
+    with atomic_path(out_table) as tmp:
+        rows.to_parquet(tmp, index=False)
+    return rows

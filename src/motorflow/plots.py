@@ -136,3 +136,36 @@ def feature_importance_figure(
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
     return df
+
+
+# Whole-body general-movement features drawn per class (infant task).
+MOVEMENT_PANELS = (
+    ("speed_mean", "limb speed (trunk lengths/s)"),
+    ("fidgety_power_fraction", "power in the fidgety band"),
+    ("sample_entropy", "sample entropy (complexity)"),
+    ("speed_cv_between_limbs", "limb-speed CV (asymmetry)"),
+)
+
+
+def movement_features_figure(
+    table_path: str | Path, out_path: str | Path, labels: list[str]
+) -> None:
+    """Box plots of the whole-body movement features per class, one point per video."""
+    import pandas as pd
+
+    table = pd.read_parquet(table_path)
+    table = table[table["status"] == "ok"]
+    fig, axes = plt.subplots(1, len(MOVEMENT_PANELS), figsize=(3.2 * len(MOVEMENT_PANELS), 3.4))
+    rng = np.random.default_rng(0)  # jitter only; fixed so the figure is reproducible
+    for ax, (col, title) in zip(axes, MOVEMENT_PANELS, strict=True):
+        groups = [table.loc[table["label"] == lab, col].dropna().to_numpy() for lab in labels]
+        ax.boxplot(groups, showfliers=False)
+        for i, g in enumerate(groups, start=1):
+            ax.plot(i + rng.uniform(-0.12, 0.12, len(g)), g, "o", ms=3, alpha=0.6, color="k")
+        ax.set_xticks(range(1, len(labels) + 1), labels, rotation=20)
+        ax.set_title(title, fontsize=9)
+    fig.suptitle(f"General-movement features by class ({len(table)} videos)", fontsize=10)
+    fig.tight_layout()
+    with atomic_path(out_path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)

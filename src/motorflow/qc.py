@@ -18,8 +18,13 @@ def summarise(
     records: Iterable[str | os.PathLike],
     out_path: str | os.PathLike,
     feature_records: Iterable[str | os.PathLike] = (),
+    preprocess_records: Iterable[str | os.PathLike] = (),
 ) -> pd.DataFrame:
-    """One row per video: the cleaning QC, plus the features stage's status and reason."""
+    """One row per video: the cleaning QC, plus the features stage's status and reason.
+
+    ``preprocess_records`` (the align stage's records, which carry the mask stage's
+    failures): a video the video preprocessing failed on is excluded too, with that reason.
+    """
     rows = []
     for path in records:
         with open(path) as fh:
@@ -41,6 +46,24 @@ def summarise(
         )
     if feats:
         table = table.merge(pd.DataFrame(feats), on="video_id", how="left")
+    pre = []
+    for path in preprocess_records:
+        with open(path) as fh:
+            rec = json.load(fh)
+        pre.append(
+            {
+                "video_id": rec["video_id"],
+                "preprocess_status": rec.get("status"),
+                "preprocess_reason": rec.get("reason", ""),
+            }
+        )
+    if pre:
+        table = table.merge(pd.DataFrame(pre), on="video_id", how="left")
+        failed = table["preprocess_status"].ne("ok") & ~table["excluded"].astype(bool)
+        table.loc[failed, "reason"] = "video preprocessing: " + table.loc[
+            failed, "preprocess_reason"
+        ].fillna("no record")
+        table.loc[failed, "excluded"] = True
     if "video_id" in table:
         table = table.sort_values("video_id").reset_index(drop=True)
     with atomic_path(out_path) as tmp:

@@ -16,6 +16,13 @@ Models (``results/train/{model}/{split}/``):
 * ``fusion_xattn`` (Paper A): the fold's trained ST-GCN → Grad-CAM keypoint ranking on the
   fold's training subjects → gait features the top-k keypoints support → ST-GCN stream and
   gait-feature tokens fused by cross-attention (:class:`motorflow.models.FusionXAttn`).
+* ``movement_baseline``: as ``gait_baseline``, on the infant general-movement features
+  (:mod:`motorflow.movement`).
+* ``two_stream_rgbflow`` (Paper B): appearance stream on single aligned, background-masked
+  frames + temporal stream on stacked optical flow, feature-map fusion
+  (:class:`motorflow.models.TwoStreamRGBFlow`); ``rgbflow_spatial`` and ``rgbflow_temporal``
+  are its single-stream ablations.  Chunk outputs are averaged per video (and, in the
+  evaluation, per subject).
 
 Training is seeded and deterministic on CPU (one thread per job by default; the workflow runs
 jobs in parallel), uses a class-weighted loss and picks CUDA when present.
@@ -48,14 +55,18 @@ from torch.nn import functional as F
 from motorflow import features as featlib
 from motorflow import folds as foldlib
 from motorflow import gradcam
+from motorflow import movement as movelib
 from motorflow.models import (
     STGCN,
     FusionXAttn,
     FusionXAttnConfig,
+    RGBFlowConfig,
     SkeletonGraph,
     STGCNConfig,
+    TwoStreamRGBFlow,
     TwoStreamSkeleton,
     TwoStreamSkeletonConfig,
+    stack_flow,
 )
 from motorflow.models.stgcn import config_from_mapping
 from motorflow.poseio import PoseData, atomic_path, load_pose, write_json
@@ -63,7 +74,23 @@ from motorflow.skeleton import INDEX, JOINT_NAMES, flip_permutation
 
 log = logging.getLogger("motorflow.train")
 
-MODELS = ("stgcn", "two_stream_skeleton", "gait_baseline", "fusion_xattn")
+MODELS = (
+    "stgcn",
+    "two_stream_skeleton",
+    "gait_baseline",
+    "fusion_xattn",
+    "movement_baseline",
+    "two_stream_rgbflow",
+    "rgbflow_spatial",
+    "rgbflow_temporal",
+)
+FEATURE_BASELINES = ("gait_baseline", "movement_baseline")
+# Paper B's ablation: the fused network and each stream alone (RGBFlowConfig.streams).
+RGBFLOW_STREAMS = {
+    "two_stream_rgbflow": "both",
+    "rgbflow_spatial": "spatial",
+    "rgbflow_temporal": "temporal",
+}
 # Gait-feature columns the models use: normalised to leg length (metric columns need the
 # optional stature and would make the feature set depend on the sheet).
 MODEL_FEATURES: tuple[str, ...] = tuple(
@@ -179,8 +206,30 @@ class FusionTraining:
 
 
 @dataclass(frozen=True)
+class RGBFlowTraining:
+    """``models.two_stream_rgbflow`` (shared by its single-stream ablations)."""
+
+    net: RGBFlowConfig = field(default_factory=RGBFlowConfig)
+    # Weight of each stream's own cross-entropy in the fused model.
+    aux_weight: float = 0.5
+
+    @classmethod
+    def from_mapping(cls, mapping: dict | None) -> RGBFlowTraining:
+        mapping = dict(mapping or {})
+        aux = mapping.pop("aux_weight", 0.5)
+        return cls(net=RGBFlowConfig.from_mapping(mapping), aux_weight=aux)
+
+    def for_model(self, model_name: str) -> RGBFlowTraining:
+        """The configuration of one ablation variant (its ``streams``)."""
+        if model_name not in RGBFLOW_STREAMS:
+            raise TrainError(f"not an RGB/flow model: {model_name}")
+        return replace(self, net=replace(self.net, streams=RGBFLOW_STREAMS[model_name]))
+
+
+@dataclass(frozen=True)
 class BaselineTraining:
-    """``models.gait_baseline``: inverse regularisation strengths tried on the inner split."""
+    """``models.gait_baseline`` / ``movement_baseline``: inverse regularisation strengths
+    tried on the inner split."""
 
     C: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0)
 
@@ -263,38 +312,70 @@ def _resample(seq: np.ndarray, src_fps: float, dst_fps: float) -> np.ndarray:
 
 @dataclass
 class VideoTable:
-    """The cohort's videos that the models may use: id, subject, label, pose and QC paths."""
+    """The cohort's videos that the models may use: id, subject, label and result paths."""
 
-    videos: pd.DataFrame  # video_id, subject_id, label; paths: pose, qc, features, curves
+    # video_id, subject_id, label; paths: pose (the skeleton models' input), qc (cleaning),
+    # features, curves, and with the video preprocessing align_qc, clip, flow ("" without).
+    videos: pd.DataFrame
     labels: list[str]
 
     def usable(self) -> tuple[pd.DataFrame, dict[str, str]]:
-        """Videos the cleaning QC kept, and why the others are left out."""
+        """Videos the QC kept, and why the others are left out.
+
+        Every model uses the same videos, so that models are compared on the same subjects: a
+        video the video preprocessing failed on (nobody segmented, trunk never detected) is
+        left out of the skeleton models too.
+        """
         keep, skipped = [], {}
         for row in self.videos.itertuples(index=False):
             rec = json.loads(Path(row.qc).read_text()) if row.qc else {}
+            pre = json.loads(Path(row.align_qc).read_text()) if row.align_qc else {}
             if rec.get("excluded"):
                 skipped[row.video_id] = f"excluded by cleaning QC: {rec.get('reason', '')}"
+            elif pre and pre.get("status") != "ok":
+                skipped[row.video_id] = f"video preprocessing failed: {pre.get('reason', '')}"
             elif not Path(row.pose).exists():
-                skipped[row.video_id] = f"no cleaned pose file {row.pose}"
+                skipped[row.video_id] = f"no pose file {row.pose}"
             else:
                 keep.append(row.video_id)
         return self.videos[self.videos["video_id"].isin(keep)], skipped
 
 
 def video_table(
-    samples: pd.DataFrame, labels: list[str], results: str | Path = "results"
+    samples: pd.DataFrame,
+    labels: list[str],
+    results: str | Path = "results",
+    skeleton_input: str = "clean",
+    preprocess: bool = False,
 ) -> VideoTable:
-    """From the sample table (``video_id, subject_id, label``): the standard result paths."""
+    """From the sample table (``video_id, subject_id, label``): the standard result paths.
+
+    ``skeleton_input``: ``clean`` (the cleaning stage's keypoints) or ``aligned`` (the same
+    keypoints in the aligned crop, Paper B's body-position normalisation; needs
+    ``preprocess``).
+    """
     results = Path(results)
     unknown = sorted(set(samples["label"].astype(str)) - set(labels))
     if unknown:
         raise TrainError(f"labels {unknown} are not among the configured labels {labels}")
+    if skeleton_input not in ("clean", "aligned"):
+        raise TrainError(f"skeleton_input must be clean or aligned, not {skeleton_input!r}")
+    if skeleton_input == "aligned" and not preprocess:
+        raise TrainError("skeleton_input aligned needs the video preprocessing stages")
     v = samples[["video_id", "subject_id", "label"]].astype(str).copy()
-    v["pose"] = [str(results / "clean" / f"{i}.npz") for i in v["video_id"]]
-    v["qc"] = [str(results / "qc" / f"{i}.json") for i in v["video_id"]]
-    v["features"] = [str(results / "features" / f"{i}.parquet") for i in v["video_id"]]
-    v["curves"] = [str(results / "features" / f"{i}.curves.npz") for i in v["video_id"]]
+    ids = list(v["video_id"])
+
+    def paths(stage: str, suffix: str) -> list[str]:
+        return [str(results / stage / f"{i}{suffix}") for i in ids]
+
+    aligned = skeleton_input == "aligned"
+    v["pose"] = paths("align", ".pose.npz") if aligned else paths("clean", ".npz")
+    v["qc"] = paths("qc", ".json")
+    v["features"] = paths("features", ".parquet")
+    v["curves"] = paths("features", ".curves.npz")
+    v["align_qc"] = paths("align", ".json") if preprocess else [""] * len(ids)
+    v["clip"] = paths("align", ".npz") if preprocess else [""] * len(ids)
+    v["flow"] = paths("flow", ".npz") if preprocess else [""] * len(ids)
     return VideoTable(v.reset_index(drop=True), list(labels))
 
 
@@ -374,6 +455,127 @@ def test_clips(videos: list[Video], clip: ClipConfig) -> tuple[np.ndarray, np.nd
     return np.stack(clips), np.asarray(owner)
 
 
+@dataclass(frozen=True)
+class ClipSource:
+    """How a model's inputs are cut from its videos: random training clips with the index of
+    their video, evenly spaced test clips (with mirror images), augmentation, tensors."""
+
+    train: Callable[[list, ClipConfig, int, np.random.Generator], tuple[np.ndarray, np.ndarray]]
+    test: Callable[[list, ClipConfig], tuple[np.ndarray, np.ndarray]]
+    augment: Callable[[np.ndarray, AugmentConfig, np.random.Generator], np.ndarray]
+    tensor: Callable[[np.ndarray, torch.device], torch.Tensor]
+
+
+SKELETON_CLIPS = ClipSource(train_clips, test_clips, augment, to_tensor)
+
+
+# --------------------------------------------------------------------------------------------
+# RGB + optical-flow chunks (Paper B)
+
+
+@dataclass
+class FrameVideo:
+    video_id: str
+    subject_id: str
+    label: int
+    frames: np.ndarray  # (T, S, S, 3) uint8 RGB, aligned and background-masked
+    flow: np.ndarray  # (T-1, S, S, 2) uint8, quantised to ±bound
+    bound: float
+
+
+# Appearance input: RGB scaled to roughly zero mean and unit spread (the masked background,
+# black, becomes a constant).
+_RGB_MEAN, _RGB_SD = 0.45, 0.25
+
+
+def load_frame_videos(table: pd.DataFrame, labels: list[str]) -> list[FrameVideo]:
+    """The aligned clips and their flow fields (results/align/, results/flow/)."""
+    out = []
+    for row in table.itertuples(index=False):
+        if not row.clip or not row.flow:
+            raise TrainError(f"{row.video_id}: RGB/flow models need the video preprocessing")
+        with np.load(row.clip) as clip, np.load(row.flow) as flow:
+            for path, blob in ((row.clip, clip), (row.flow, flow)):
+                if str(blob["status"]) != "ok":
+                    raise TrainError(f"{path}: status {blob['status']}: {blob['reason']}")
+            frames, q, bound = clip["frames"], flow["flow"], float(flow["bound"])
+            # Flow pair k starts at clip frame clip_index[k]: the RGB frame of a chunk is
+            # taken from the same clip frames the flow was computed on.
+            frames = frames[np.asarray(flow["clip_index"], dtype=int)]
+        if len(q) < 1:
+            raise TrainError(f"{row.flow}: no flow frames")
+        out.append(FrameVideo(row.video_id, row.subject_id, labels.index(row.label), frames, q,
+                              bound))  # fmt: skip
+    return out
+
+
+def rgbflow_clips(flow_frames: int) -> ClipSource:
+    """Chunks of ``flow_frames`` flow fields + the RGB frame in their middle, as one
+    (3 + 2L, S, S) array per chunk (the model splits the channels)."""
+    L = flow_frames
+
+    def chunk(v: FrameVideo, start: int) -> np.ndarray:
+        n = len(v.flow)
+        start = min(start, max(n - L, 0))
+        rgb = v.frames[min(start + L // 2, len(v.frames) - 1)].astype(np.float32) / 255.0
+        rgb = (rgb.transpose(2, 0, 1) - _RGB_MEAN) / _RGB_SD
+        if n >= L:
+            flow = stack_flow(v.flow, start, L, v.bound)
+        else:  # shorter than a chunk: loop the fields (as skeleton clips do)
+            flow = np.concatenate([stack_flow(v.flow[[k % n]], 0, 1, v.bound) for k in range(L)])
+        return np.concatenate([rgb, flow]).astype(np.float32)
+
+    def train(videos, clip, per_video, rng):
+        chunks, owner = [], []
+        for i, v in enumerate(videos):
+            for _ in range(per_video):
+                chunks.append(chunk(v, int(rng.integers(0, max(len(v.flow) - L, 0) + 1))))
+                owner.append(i)
+        return np.stack(chunks), np.asarray(owner)
+
+    def test(videos, clip):
+        chunks, owner = [], []
+        for i, v in enumerate(videos):
+            for s in test_starts(len(v.flow), L, clip.test_clips):
+                c = chunk(v, s)
+                chunks += [c, mirror_chunk(c)]
+                owner += [i, i]
+        return np.stack(chunks), np.asarray(owner)
+
+    return ClipSource(train, test, augment_chunks, chunk_tensor)
+
+
+def mirror_chunk(chunk: np.ndarray) -> np.ndarray:
+    """Horizontal mirror of a (..., 3 + 2L, S, S) chunk: image columns reversed and the
+    x component of every flow field negated (a supine infant mirrored is still an infant)."""
+    out = chunk[..., ::-1].copy()
+    out[..., 3::2, :, :] *= -1.0
+    return out
+
+
+def augment_chunks(batch: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
+    """Random mirror and brightness scaling (±scale) of the RGB channels."""
+    batch = batch.copy()
+    flip = rng.random(len(batch)) < cfg.flip
+    batch[flip] = mirror_chunk(batch[flip])
+    gain = 1.0 + rng.uniform(-cfg.scale, cfg.scale, size=(len(batch), 1, 1, 1))
+    rgb = batch[:, :3] * _RGB_SD + _RGB_MEAN
+    batch[:, :3] = (rgb * gain - _RGB_MEAN) / _RGB_SD
+    return batch
+
+
+def chunk_tensor(batch: np.ndarray, device: torch.device) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(batch)).float().to(device)
+
+
+def _rgbflow_forward(model: nn.Module, x: torch.Tensor, rows: np.ndarray):
+    rgb, flow = x[:, :3], x[:, 3:]
+    if model.training and model.cfg.streams == "both":
+        logits = model.all_logits(rgb, flow)
+        return logits["fused"], [logits["spatial"], logits["temporal"]]
+    return model(rgb, flow), []
+
+
 # --------------------------------------------------------------------------------------------
 # Torch training loop (shared by the skeleton models)
 
@@ -423,15 +625,16 @@ def predict_videos(
     clip: ClipConfig,
     device: torch.device,
     batch_size: int = 64,
+    source: ClipSource = SKELETON_CLIPS,
 ) -> np.ndarray:
     """(n_videos, n_classes) probabilities, averaged over test clips and their mirrors."""
-    clips, owner = test_clips(videos, clip)
+    clips, owner = source.test(videos, clip)
     model.eval()
     probs = []
     with torch.no_grad():
         for i in range(0, len(clips), batch_size):
             logits, _ = forward(
-                model, to_tensor(clips[i : i + batch_size], device), owner[i : i + batch_size]
+                model, source.tensor(clips[i : i + batch_size], device), owner[i : i + batch_size]
             )
             probs.append(F.softmax(logits, dim=1).cpu().numpy())
     p = np.concatenate(probs)
@@ -447,6 +650,7 @@ def fit(
     n_classes: int,
     device: torch.device,
     aux_weight: float = 0.0,
+    source: ClipSource = SKELETON_CLIPS,
 ) -> FitResult:
     """Class-weighted training with early stopping on the inner validation videos.
 
@@ -467,12 +671,12 @@ def fit(
     rows, since_best = [], 0
     for epoch in range(1, cfg.optim.epochs + 1):
         model.train()
-        clips, owner = train_clips(train, cfg.clip, cfg.optim.clips_per_video, rng)
+        clips, owner = source.train(train, cfg.clip, cfg.optim.clips_per_video, rng)
         order = rng.permutation(len(clips))
         total, seen = 0.0, 0
         for i in range(0, len(order), cfg.optim.batch_size):
             idx = order[i : i + cfg.optim.batch_size]
-            x = to_tensor(augment(clips[idx], cfg.augment, rng), device)
+            x = source.tensor(source.augment(clips[idx], cfg.augment, rng), device)
             y = torch.from_numpy(y_train[owner[idx]]).to(device)
             logits, aux = forward(model, x, owner[idx])
             loss = F.cross_entropy(logits, y, weight=weights)
@@ -486,7 +690,7 @@ def fit(
         sched.step()
         row = {"epoch": epoch, "train_loss": total / max(seen, 1), "lr": sched.get_last_lr()[0]}
         if val:
-            p = predict_videos(model, forward, val, cfg.clip, device)
+            p = predict_videos(model, forward, val, cfg.clip, device, source=source)
             row["val_loss"] = float(
                 -np.mean(np.log(np.clip(p[np.arange(len(val)), y_val], 1e-7, None)))
             )
@@ -657,12 +861,68 @@ def train_skeleton_model(
     return info
 
 
-def load_skeleton_model(path: str | Path) -> tuple[nn.Module, dict]:
+def train_rgbflow_model(
+    model_name: str,
+    table: VideoTable,
+    splits: pd.DataFrame,
+    split: str,
+    out_dir: str | Path,
+    cfg: TrainConfig,
+    rgb_cfg: RGBFlowTraining,
+) -> dict:
+    """Train ``two_stream_rgbflow`` or one of its single-stream ablations on one split."""
+    out_dir = Path(out_dir)
+    rgb_cfg = rgb_cfg.for_model(model_name)
+    data = split_data(table, splits, split)
+    seed_everything(cfg.seed, cfg.threads)
+    device = pick_device(cfg.device)
+    train = load_frame_videos(data.train, table.labels)
+    val = load_frame_videos(data.val, table.labels)
+    n_classes = len(table.labels)
+    model = TwoStreamRGBFlow(rgb_cfg.net, n_classes)
+    source = rgbflow_clips(rgb_cfg.net.flow_frames)
+    result = fit(
+        model, _rgbflow_forward, train, val, cfg, n_classes, device,
+        aux_weight=rgb_cfg.aux_weight, source=source,
+    )  # fmt: skip
+    net_params = _config_dict(rgb_cfg)
+    _save_torch(
+        {
+            "model": model_name,
+            "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+            "net": net_params,
+            "training": _config_dict(cfg),
+            "labels": table.labels,
+            "input_size": int(train[0].frames.shape[1]),
+        },
+        out_dir / "model.pt",
+    )
+    info = _info(
+        model_name,
+        data,
+        cfg,
+        device,
+        {model_name: net_params},
+        best_epoch=result.best_epoch,
+        epochs_run=len(result.history),
+        stopped_early=result.stopped_early,
+        seconds=round(result.seconds, 2),
+        n_parameters=sum(p.numel() for p in model.parameters()),
+    )
+    _write_outputs(out_dir, result.history, info)
+    return info
+
+
+def load_model(path: str | Path) -> tuple[nn.Module, dict]:
+    """A trained network (any model but the feature baselines) and its checkpoint."""
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
     graph = SkeletonGraph.default()
     n = len(ckpt["labels"])
-    if ckpt["model"] == "stgcn":
-        model: nn.Module = STGCN(STGCNConfig.from_mapping(ckpt["net"]), n, graph.adjacency)
+    if ckpt["model"] in RGBFLOW_STREAMS:
+        net = RGBFlowTraining.from_mapping(_flat_net(ckpt["net"])).net
+        model: nn.Module = TwoStreamRGBFlow(net, n)
+    elif ckpt["model"] == "stgcn":
+        model = STGCN(STGCNConfig.from_mapping(ckpt["net"]), n, graph.adjacency)
     elif ckpt["model"] == "two_stream_skeleton":
         model = TwoStreamSkeleton(
             TwoStreamTraining.from_mapping(_flat_net(ckpt["net"])).net, n, graph.adjacency
@@ -704,7 +964,7 @@ def rank_keypoints(
     are never read (the selection must not see them).
     """
     data = split_data(table, splits, split)
-    model, ckpt = load_skeleton_model(model_path)
+    model, ckpt = load_model(model_path)
     clip = TrainConfig.from_mapping(ckpt["training"]).clip
     videos = load_videos(data.train, table.labels, clip)
     per_video = []
@@ -840,7 +1100,28 @@ def gait_feature_table(
 
 
 # --------------------------------------------------------------------------------------------
-# gait_baseline
+# gait_baseline / movement_baseline
+
+
+def movement_feature_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Infant general-movement features of every video in ``table`` (index ``video_id``)."""
+    rows = {r.video_id: pd.read_parquet(r.features).iloc[0].to_dict() for r in table.itertuples()}
+    df = pd.DataFrame.from_dict(rows, orient="index")
+    df = df.drop(columns=[c for c in ("video_id",) if c in df.columns])
+    df.index.name = "video_id"
+    return df
+
+
+def baseline_features(
+    model_name: str, table: pd.DataFrame, data: SplitData, reference_label: str | None
+) -> tuple[pd.DataFrame, str, tuple[str, ...]]:
+    """The feature table a feature baseline reads, a note, and its candidate columns."""
+    if model_name == "gait_baseline":
+        feats, note = gait_feature_table(table, data, reference_label)
+        return feats, note, MODEL_FEATURES
+    if model_name == "movement_baseline":
+        return movement_feature_table(table), "", movelib.MOVEMENT_COLUMNS
+    raise TrainError(f"not a feature baseline: {model_name}")
 
 
 def train_gait_baseline(
@@ -852,16 +1133,34 @@ def train_gait_baseline(
     reference_label: str | None,
     seed: int = 0,
 ) -> dict:
-    """Logistic regression on gait features; ``C`` by inner-validation balanced accuracy,
-    then refitted on training + validation subjects.  Videos without gait features
-    (status not ok) are excluded and listed (never imputed wholesale)."""
+    """``gait_baseline``: :func:`train_feature_baseline` on the clinical gait features."""
+    return train_feature_baseline(
+        "gait_baseline", table, splits, split, out_dir, cfg, reference_label, seed
+    )
+
+
+def train_feature_baseline(
+    model_name: str,
+    table: VideoTable,
+    splits: pd.DataFrame,
+    split: str,
+    out_dir: str | Path,
+    cfg: BaselineTraining,
+    reference_label: str | None = None,
+    seed: int = 0,
+) -> dict:
+    """Logistic regression on gait (``gait_baseline``) or general-movement
+    (``movement_baseline``) features; ``C`` by inner-validation balanced accuracy, then
+    refitted on training + validation subjects.  Videos without features (status not ok)
+    are excluded and listed (never imputed wholesale)."""
     out_dir = Path(out_dir)
     data = split_data(table, splits, split)
     non_test = pd.concat([data.train, data.val], ignore_index=True)
-    feats, note = gait_feature_table(non_test, data, reference_label)
+    feats, note, candidates = baseline_features(model_name, non_test, data, reference_label)
     ok = feats["status"] == "ok"
-    excluded = {v: f"no gait features: {feats.at[v, 'reason']}" for v in feats.index[~ok]}
-    cols = [c for c in MODEL_FEATURES if feats.loc[ok, c].notna().any()]
+    kind = model_name.removesuffix("_baseline")
+    excluded = {v: f"no {kind} features: {feats.at[v, 'reason']}" for v in feats.index[~ok]}
+    cols = [c for c in candidates if feats.loc[ok, c].notna().any()]
     y = {
         v: table.labels.index(lab)
         for v, lab in zip(non_test["video_id"], non_test["label"], strict=True)
@@ -908,10 +1207,10 @@ def train_gait_baseline(
         )
     with atomic_path(out_dir / "importance.tsv") as tmp:
         importance.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
-    params = {"gait_baseline": {"C_grid": list(cfg.C), "reference_label": reference_label}}
+    params = {model_name: {"C_grid": list(cfg.C), "reference_label": reference_label}}
     history = pd.DataFrame({"C": list(scores), "val_balanced_accuracy": list(scores.values())})
     info = {
-        "model": "gait_baseline",
+        "model": model_name,
         "split": split,
         "n_train_videos": len(tr),
         "n_val_videos": len(va),
@@ -1090,12 +1389,13 @@ def predict(
     data = split_data(table, splits, split)
     test = data.test
     skipped: dict[str, str] = {}
-    if model_name == "gait_baseline":
+    if model_name in FEATURE_BASELINES:
         blob = pickle.loads((model_dir / "model.pkl").read_bytes())
-        feats, _ = gait_feature_table(test, data, reference_label)
+        feats, _, _ = baseline_features(model_name, test, data, reference_label)
         ok = feats["status"] == "ok"
+        kind = model_name.removesuffix("_baseline")
         for v in feats.index[~ok]:
-            skipped[v] = f"no gait features: {feats.at[v, 'reason']}"
+            skipped[v] = f"no {kind} features: {feats.at[v, 'reason']}"
         test = test[test["video_id"].isin(feats.index[ok])].reset_index(drop=True)
         probs = (
             blob["pipeline"].predict_proba(feats.loc[list(test["video_id"]), blob["columns"]])
@@ -1104,9 +1404,15 @@ def predict(
         )
         probs = _full_probs(probs, blob["pipeline"].classes_, len(table.labels))
     else:
-        model, ckpt = load_skeleton_model(model_dir / "model.pt")
+        model, ckpt = load_model(model_dir / "model.pt")
         clip = TrainConfig.from_mapping(ckpt["training"]).clip
-        videos = load_videos(test, table.labels, clip)
+        source = SKELETON_CLIPS
+        forward: Forward = _skeleton_forward
+        if model_name in RGBFLOW_STREAMS:
+            videos: list = load_frame_videos(test, table.labels)
+            source, forward = rgbflow_clips(model.cfg.flow_frames), _rgbflow_forward
+        else:
+            videos = load_videos(test, table.labels, clip)
         if model_name == "fusion_xattn":
             feats = pd.read_parquet(model_dir / "features.parquet").set_index("video_id")
             scaler = FeatureScaler(
@@ -1116,10 +1422,8 @@ def predict(
             )
             z, miss = scaler.transform(feats.loc[list(test["video_id"])])
             forward = _fusion_forward(z, miss, torch.device("cpu"))
-        else:
-            forward = _skeleton_forward
         probs = (
-            predict_videos(model, forward, videos, clip, torch.device("cpu"))
+            predict_videos(model, forward, videos, clip, torch.device("cpu"), source=source)
             if videos
             else np.zeros((0, len(table.labels)))
         )
@@ -1153,8 +1457,12 @@ def table_from_params(
     labels: dict[str, str],
     label_order: list[str],
     results: str | Path = "results",
+    skeleton_input: str = "clean",
+    preprocess: bool = False,
 ) -> VideoTable:
     """The video table from the rules' plain-dict params (video_id → subject, → label)."""
     samples = pd.DataFrame({"subject_id": pd.Series(subjects), "label": pd.Series(labels)})
     samples.index.name = "video_id"
-    return video_table(samples.reset_index(), [str(x) for x in label_order], results)
+    return video_table(
+        samples.reset_index(), [str(x) for x in label_order], results, skeleton_input, preprocess
+    )

@@ -25,6 +25,9 @@ rule summarise_qc:
     input:
         records=expand("results/qc/{video_id}.json", video_id=VIDEOS),
         features=expand("results/features/{video_id}.json", video_id=VIDEOS),
+        preprocess=(
+            expand("results/align/{video_id}.json", video_id=VIDEOS) if PREPROCESS else []
+        ),
         code=CODE["qc"],
     output:
         report(

@@ -7,6 +7,7 @@ import pandas as pd
 from snakemake.utils import validate
 
 from motorflow import folds as foldlib
+from motorflow import infantsim
 from motorflow import sheet as sheetlib
 from motorflow import synth
 
@@ -15,10 +16,19 @@ validate(config, schema="../schemas/config.schema.yaml")
 
 LABELS = [str(label) for label in config["data"]["labels"]]
 SYNTHETIC = config["data"]["source"] == "synthetic"
-COHORT = config.get("synthetic", {}) or {}
+# gait: Paper A's task (GMFCS levels from walking videos); infant: Paper B's (general movements
+# of supine infants).  Chooses the synthetic cohort and the per-video features.
+TASK = config["data"].get("task", "gait")
+INFANT = TASK == "infant"
+COHORT = (config.get("synthetic_infant") if INFANT else config.get("synthetic")) or {}
 
 if SYNTHETIC:
-    samples = synth.make_sheet(synth.cohort_config(COHORT)).set_index("video_id", drop=False)
+    cohort_sheet = (
+        infantsim.make_sheet(infantsim.cohort_config(COHORT))
+        if INFANT
+        else synth.make_sheet(synth.cohort_config(COHORT))
+    )
+    samples = cohort_sheet.set_index("video_id", drop=False)
     unknown = sorted(set(samples["label"]) - set(LABELS))
     if unknown:
         raise ValueError(f"synthetic cohort labels {unknown} are missing from data.labels")
@@ -32,6 +42,21 @@ VIDEOS = list(samples.index)
 CV = foldlib.FoldConfig.from_mapping(config.get("cv"))
 SPLITS = foldlib.split_names(CV)
 MODELS = list(config["models"].get("run", ["stgcn"]))
+# Paper B's video preprocessing (mask -> align -> flow per video).
+PREPROCESS = bool(config["preprocess"]["enabled"])
+RGBFLOW_MODELS = ("two_stream_rgbflow", "rgbflow_spatial", "rgbflow_temporal")
+SKELETON_INPUT = config["models"].get("skeleton_input", "clean")
+if not PREPROCESS:
+    needs = [m for m in MODELS if m in RGBFLOW_MODELS]
+    if needs or SKELETON_INPUT == "aligned":
+        what = ", ".join(needs) if needs else "models.skeleton_input: aligned"
+        raise ValueError(f"{what} needs the video preprocessing: set preprocess.enabled: true")
+if PREPROCESS and config["pose"]["backend"] != "mediapipe":
+    raise ValueError("preprocess.enabled needs videos (pose.backend: mediapipe), not keypoint files")
+GAIT_ONLY = {"gait_baseline", "fusion_xattn"}
+wrong = sorted(set(MODELS) & (GAIT_ONLY if INFANT else {"movement_baseline"}))
+if wrong:
+    raise ValueError(f"models.run: {', '.join(wrong)} do not apply to data.task {TASK}")
 # Fail before any job starts if the folds cannot be made (a subject with two labels, a label
 # with fewer subjects than folds); make_folds writes the same splits.  An empty `run` list
 # stops after the features stage (no folds, no models).
@@ -45,13 +70,21 @@ if MODELS:
 wildcard_constraints:
     video_id="|".join(map(re.escape, VIDEOS)) if VIDEOS else "[^/]+",
     split="|".join(SPLITS),
-    model="stgcn|gait_baseline|fusion_xattn|two_stream_skeleton",
+    model="|".join(
+        ("stgcn", "gait_baseline", "fusion_xattn", "two_stream_skeleton", "movement_baseline")
+        + RGBFLOW_MODELS
+    ),
 
 # Package modules each stage imports: declared as inputs, since Snakemake does not track
 # imported code; editing one reruns exactly the rules (and descendants) that use it.
 SRC = "src/motorflow"
 CODE = {
     "synth": [f"{SRC}/synth.py", f"{SRC}/gaitsim.py", f"{SRC}/video.py", f"{SRC}/poseio.py"],
+    "infantsim": [f"{SRC}/infantsim.py", f"{SRC}/synth.py", f"{SRC}/video.py", f"{SRC}/poseio.py"],
+    "mask": [f"{SRC}/mask.py", f"{SRC}/video.py", f"{SRC}/poseio.py"],
+    "align": [f"{SRC}/align.py", f"{SRC}/mask.py", f"{SRC}/video.py", f"{SRC}/poseio.py"],
+    "flow": [f"{SRC}/flow.py", f"{SRC}/poseio.py"],
+    "movement": [f"{SRC}/movement.py", f"{SRC}/poseio.py"],
     "pose": [f"{SRC}/pose.py", f"{SRC}/video.py", f"{SRC}/importers.py", f"{SRC}/poseio.py"],
     "clean": [f"{SRC}/clean.py", f"{SRC}/poseio.py", f"{SRC}/skeleton.py"],
     "qc": [f"{SRC}/qc.py"],
@@ -72,6 +105,13 @@ CODE = {
     "two_stream_skeleton": [f"{SRC}/models/two_stream.py"],
     "gradcam": [f"{SRC}/gradcam.py"],
     "gait_baseline": [f"{SRC}/train.py", f"{SRC}/folds.py", f"{SRC}/features.py"],
+    "movement_baseline": [f"{SRC}/train.py", f"{SRC}/folds.py", f"{SRC}/movement.py"],
+    "two_stream_rgbflow": [
+        f"{SRC}/train.py",
+        f"{SRC}/folds.py",
+        f"{SRC}/models/rgbflow.py",
+        f"{SRC}/flow.py",
+    ],
     "fusion_xattn": [f"{SRC}/models/fusion.py", f"{SRC}/features.py", f"{SRC}/gradcam.py"],
     "evaluate": [f"{SRC}/evaluate.py"],
     "track": [f"{SRC}/tracking.py"],
@@ -80,15 +120,16 @@ CODE = {
 CODE["two_stream_skeleton"] = CODE["stgcn"] + CODE["two_stream_skeleton"]
 CODE["gradcam"] = CODE["stgcn"] + CODE["gradcam"]
 CODE["fusion_xattn"] = CODE["stgcn"] + CODE["fusion_xattn"]
+CODE["rgbflow_spatial"] = CODE["rgbflow_temporal"] = CODE["two_stream_rgbflow"]
 
 
-# Render parameters that change pixels; cohort size is not among them, so adding subjects
-# leaves existing videos untouched.
-RENDER_KEYS = ("seed", "fps", "width", "height", "strides", "p_second_person")
+# Cohort-size keys: adding subjects leaves existing videos untouched, so they are not
+# render parameters (everything else in the cohort section changes pixels).
+COHORT_SIZE_KEYS = ("subjects_per_level", "subjects_per_class", "videos_per_subject", "p_oblique")
 
 
 def render_params(wildcards):
-    return {k: COHORT[k] for k in RENDER_KEYS if k in COHORT} | {
+    return {k: v for k, v in COHORT.items() if k not in COHORT_SIZE_KEYS} | {
         "video_dir": COHORT.get("video_dir", "results/synth/videos")
     }
 
@@ -114,6 +155,12 @@ def get_pose_input(wildcards):
             "sample %s: %s not found; its pose job will fail", wildcards.video_id, src
         )
     return inputs
+
+
+def get_video_input(wildcards):
+    """Declared video input of the preprocessing rules (see get_pose_input)."""
+    src = get_source(wildcards)
+    return {"video": src} if SYNTHETIC or Path(src).exists() else {}
 
 
 def get_fps(wildcards):
@@ -142,6 +189,26 @@ def label_map():
     return samples["label"].astype(str).to_dict()
 
 
+def model_poses():
+    """The pose files the skeleton models read: cleaned, or aligned (Paper B)."""
+    if SKELETON_INPUT == "aligned":
+        return expand("results/align/{video_id}.pose.npz", video_id=VIDEOS)
+    return expand("results/clean/{video_id}.npz", video_id=VIDEOS)
+
+
+def model_qc():
+    """The QC records that decide which videos every model may use."""
+    records = expand("results/qc/{video_id}.json", video_id=VIDEOS)
+    if PREPROCESS:
+        records += expand("results/align/{video_id}.json", video_id=VIDEOS)
+    return records
+
+
+def table_params():
+    """Where the models find their inputs (train.table_from_params)."""
+    return {"skeleton_input": SKELETON_INPUT, "preprocess": PREPROCESS}
+
+
 def training_params():
     """Settings every model's training shares (models: seed, device, threads, clip, ...)."""
     keys = ("seed", "device", "threads", "clip", "optim", "augment")
@@ -163,12 +230,16 @@ def eval_inputs(wildcards):
         "code": CODE[wildcards.model] + CODE["evaluate"],
         "info": f"{train_dir}/train.json",
     }
-    if wildcards.model == "gait_baseline":
+    if wildcards.model in ("gait_baseline", "movement_baseline"):
         inputs["model"] = f"{train_dir}/model.pkl"
         inputs["tables"] = expand("results/features/{video_id}.parquet", video_id=VIDEOS)
-        inputs["curves"] = expand("results/features/{video_id}.curves.npz", video_id=VIDEOS)
     else:
         inputs["model"] = f"{train_dir}/model.pt"
+    if wildcards.model == "gait_baseline":
+        inputs["curves"] = expand("results/features/{video_id}.curves.npz", video_id=VIDEOS)
+    if wildcards.model in RGBFLOW_MODELS:
+        inputs["clips"] = expand("results/align/{video_id}.npz", video_id=VIDEOS)
+        inputs["flows"] = expand("results/flow/{video_id}.npz", video_id=VIDEOS)
     if wildcards.model == "fusion_xattn":
         inputs["features"] = f"{train_dir}/features.parquet"
     return inputs
@@ -177,17 +248,27 @@ def eval_inputs(wildcards):
 def get_final_outputs():
     outs = [
         "results/qc/summary.tsv",
+        "results/features/features.parquet",
         *(["results/metrics.json", "results/mlflow/runs.json"] if MODELS else []),
         *(["results/export/mmaction2.pkl"] if MODELS else []),
         *(["results/interpret/stgcn/importance.png"] if "stgcn" in MODELS else []),
-        *(["results/interpret/gait_baseline/importance.png"] if "gait_baseline" in MODELS else []),
-        "results/features/features.parquet",
-        *expand("results/features/figures/{video_id}.png", video_id=VIDEOS),
     ]
+    outs += [
+        f"results/interpret/{m}/importance.png"
+        for m in ("gait_baseline", "movement_baseline")
+        if m in MODELS
+    ]
+    if INFANT:
+        outs.append("results/features/figures/movement_features.png")
+    else:
+        outs += expand("results/features/figures/{video_id}.png", video_id=VIDEOS)
+    if PREPROCESS:
+        outs += expand("results/flow/{video_id}.npz", video_id=VIDEOS)
+        outs += expand("results/align/previews/{video_id}.png", video_id=VIDEOS)
     if SYNTHETIC:
-        outs += [
-            "results/synth/samples.tsv",
-            "results/validation/pose_accuracy.tsv",
-            "results/validation/feature_accuracy.tsv",
-        ]
+        outs += ["results/synth/samples.tsv", "results/validation/pose_accuracy.tsv"]
+        if INFANT:
+            outs.append("results/validation/preprocess_accuracy.tsv")
+        else:
+            outs.append("results/validation/feature_accuracy.tsv")
     return outs

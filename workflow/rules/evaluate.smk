@@ -5,14 +5,15 @@
 rule evaluate_fold:
     input:
         unpack(eval_inputs),
-        poses=expand("results/clean/{video_id}.npz", video_id=VIDEOS),
-        qc=expand("results/qc/{video_id}.json", video_id=VIDEOS),
+        poses=model_poses(),
+        qc=model_qc(),
     output:
         predictions="results/eval/{model}/{split}/predictions.tsv",
         metrics="results/eval/{model}/{split}/metrics.json",
     params:
         subjects=subject_map(),
         labels=label_map(),
+        table=table_params(),
         reference_label=eval_reference_label,
     log:
         "logs/eval/{model}/{split}.log",
@@ -45,11 +46,14 @@ rule aggregate_metrics:
             subcategory="confusion matrices",
             caption="../report/confusion.rst",
         ),
+        confusion_video=expand("results/eval/{model}_confusion_video.png", model=MODELS),
     params:
         models=MODELS,
         n_boot=config["evaluation"]["bootstrap"],
         seed=config["evaluation"]["seed"],
         baseline=config["evaluation"]["baseline"],
+        # GMFCS levels are ordered (QWK in the table); general-movement classes are not.
+        ordinal=not INFANT,
     log:
         "logs/eval/aggregate.log",
     benchmark:

@@ -1,10 +1,10 @@
-# Export stage: cleaned skeletons + labels + folds for mmaction2 / pyskl.
+# Export stage: the skeleton models' keypoints + labels + folds for mmaction2 / pyskl.
 
 
 rule export_skeletons:
     input:
-        poses=expand("results/clean/{video_id}.npz", video_id=VIDEOS),
-        qc=expand("results/qc/{video_id}.json", video_id=VIDEOS),
+        poses=model_poses(),
+        qc=model_qc(),
         folds="results/folds/folds.tsv",
         code=CODE["export"],
     output:
@@ -12,6 +12,7 @@ rule export_skeletons:
     params:
         subjects=subject_map(),
         labels=label_map(),
+        table=table_params(),
         label_order=LABELS,
     log:
         "logs/export/mmaction2.log",

@@ -1,13 +1,16 @@
-# The embedded synthetic walking cohort: videos plus exact truth (joints, gait parameters).
+# The embedded synthetic cohorts: videos plus exact truth.  data.task gait: children walking
+# (joints, gait parameters); infant: supine infants seen from above (joints, movement
+# parameters, body placement, figure masks).
 
 
 rule write_cohort_sheet:
     input:
-        code=CODE["synth"],
+        code=CODE["infantsim"] if INFANT else CODE["synth"],
     output:
         "results/synth/samples.tsv",
     params:
         cohort=COHORT,
+        task=TASK,
     log:
         "logs/synth/samples.log",
     benchmark:
@@ -18,23 +21,48 @@ rule write_cohort_sheet:
         "../scripts/write_sheet.py"
 
 
-rule render_video:
-    input:
-        code=CODE["synth"],
-    output:
-        video="results/synth/videos/{video_id}.mp4",
-        truth="results/synth/truth/{video_id}.npz",
-        params="results/synth/truth/{video_id}.json",
-    params:
-        cohort=render_params,
-        subject_id=lambda wc: samples.loc[wc.video_id, "subject_id"],
-        view=lambda wc: samples.loc[wc.video_id, "view"],
-    log:
-        "logs/synth/{video_id}.log",
-    benchmark:
-        "benchmarks/synth/{video_id}.tsv"
-    threads: 1
-    conda:
-        "../../envs/motorflow.yaml"
-    script:
-        "../scripts/render_video.py"
+if INFANT:
+
+    rule render_infant_video:
+        input:
+            code=CODE["infantsim"],
+        output:
+            video="results/synth/videos/{video_id}.mp4",
+            truth="results/synth/truth/{video_id}.npz",
+            params="results/synth/truth/{video_id}.json",
+            masks="results/synth/truth/{video_id}.masks.npz",
+        params:
+            cohort=render_params,
+            subject_id=lambda wc: samples.loc[wc.video_id, "subject_id"],
+        log:
+            "logs/synth/{video_id}.log",
+        benchmark:
+            "benchmarks/synth/{video_id}.tsv"
+        threads: 1
+        conda:
+            "../../envs/motorflow.yaml"
+        script:
+            "../scripts/render_infant_video.py"
+
+else:
+
+    rule render_video:
+        input:
+            code=CODE["synth"],
+        output:
+            video="results/synth/videos/{video_id}.mp4",
+            truth="results/synth/truth/{video_id}.npz",
+            params="results/synth/truth/{video_id}.json",
+        params:
+            cohort=render_params,
+            subject_id=lambda wc: samples.loc[wc.video_id, "subject_id"],
+            view=lambda wc: samples.loc[wc.video_id, "view"],
+        log:
+            "logs/synth/{video_id}.log",
+        benchmark:
+            "benchmarks/synth/{video_id}.tsv"
+        threads: 1
+        conda:
+            "../../envs/motorflow.yaml"
+        script:
+            "../scripts/render_video.py"

@@ -5,8 +5,8 @@
 rule train_stgcn:
     input:
         splits="results/folds/splits.tsv",
-        poses=expand("results/clean/{video_id}.npz", video_id=VIDEOS),
-        qc=expand("results/qc/{video_id}.json", video_id=VIDEOS),
+        poses=model_poses(),
+        qc=model_qc(),
         code=CODE["stgcn"],
     output:
         model="results/train/stgcn/{split}/model.pt",
@@ -15,6 +15,7 @@ rule train_stgcn:
     params:
         subjects=subject_map(),
         labels=label_map(),
+        table=table_params(),
         training=training_params(),
         net=config["models"].get("stgcn", {}),
     log:
@@ -31,8 +32,8 @@ rule train_stgcn:
 use rule train_stgcn as train_two_stream_skeleton with:
     input:
         splits="results/folds/splits.tsv",
-        poses=expand("results/clean/{video_id}.npz", video_id=VIDEOS),
-        qc=expand("results/qc/{video_id}.json", video_id=VIDEOS),
+        poses=model_poses(),
+        qc=model_qc(),
         code=CODE["two_stream_skeleton"],
     output:
         model="results/train/two_stream_skeleton/{split}/model.pt",
@@ -41,6 +42,7 @@ use rule train_stgcn as train_two_stream_skeleton with:
     params:
         subjects=subject_map(),
         labels=label_map(),
+        table=table_params(),
         training=training_params(),
         net=config["models"].get("two_stream_skeleton", {}),
     log:
@@ -53,8 +55,8 @@ rule rank_keypoints:
     input:
         model="results/train/stgcn/{split}/model.pt",
         splits="results/folds/splits.tsv",
-        poses=expand("results/clean/{video_id}.npz", video_id=VIDEOS),
-        qc=expand("results/qc/{video_id}.json", video_id=VIDEOS),
+        poses=model_poses(),
+        qc=model_qc(),
         code=CODE["gradcam"],
     output:
         ranking="results/interpret/stgcn/{split}/importance.tsv",
@@ -68,6 +70,7 @@ rule rank_keypoints:
     params:
         subjects=subject_map(),
         labels=label_map(),
+        table=table_params(),
         top_k=config["models"]["fusion_xattn"]["top_k"],
     log:
         "logs/interpret/stgcn/{split}.log",
@@ -108,8 +111,8 @@ rule train_fusion_xattn:
         ranking="results/interpret/stgcn/{split}/importance.tsv",
         stgcn="results/train/stgcn/{split}/model.pt",
         splits="results/folds/splits.tsv",
-        poses=expand("results/clean/{video_id}.npz", video_id=VIDEOS),
-        qc=expand("results/qc/{video_id}.json", video_id=VIDEOS),
+        poses=model_poses(),
+        qc=model_qc(),
         code=CODE["fusion_xattn"],
     output:
         model="results/train/fusion_xattn/{split}/model.pt",
@@ -120,6 +123,7 @@ rule train_fusion_xattn:
     params:
         subjects=subject_map(),
         labels=label_map(),
+        table=table_params(),
         training=training_params(),
         net=config["models"]["fusion_xattn"],
         gait=config["features"]["gait"],
@@ -150,6 +154,7 @@ rule train_gait_baseline:
     params:
         subjects=subject_map(),
         labels=label_map(),
+        table=table_params(),
         net=config["models"]["gait_baseline"],
         seed=config["models"]["seed"],
         reference_label=config["features"]["reference_label"],
@@ -163,22 +168,79 @@ rule train_gait_baseline:
         "../scripts/train_gait_baseline.py"
 
 
+use rule train_gait_baseline as train_movement_baseline with:
+    input:
+        splits="results/folds/splits.tsv",
+        tables=expand("results/features/{video_id}.parquet", video_id=VIDEOS),
+        qc=model_qc(),
+        code=CODE["movement_baseline"],
+    output:
+        model="results/train/movement_baseline/{split}/model.pkl",
+        importance="results/train/movement_baseline/{split}/importance.tsv",
+        selection="results/train/movement_baseline/{split}/selection.tsv",
+        info="results/train/movement_baseline/{split}/train.json",
+    params:
+        subjects=subject_map(),
+        labels=label_map(),
+        table=table_params(),
+        net=config["models"].get("movement_baseline", {}),
+        seed=config["models"]["seed"],
+        reference_label=None,
+    log:
+        "logs/train/movement_baseline/{split}.log",
+    benchmark:
+        "benchmarks/train/movement_baseline/{split}.tsv"
+
+
+rule train_rgbflow:
+    input:
+        splits="results/folds/splits.tsv",
+        clips=expand("results/align/{video_id}.npz", video_id=VIDEOS),
+        flows=expand("results/flow/{video_id}.npz", video_id=VIDEOS),
+        poses=model_poses(),
+        qc=model_qc(),
+        code=CODE["two_stream_rgbflow"],
+    output:
+        model="results/train/{model}/{split}/model.pt",
+        history="results/train/{model}/{split}/history.tsv",
+        info="results/train/{model}/{split}/train.json",
+    wildcard_constraints:
+        model="|".join(RGBFLOW_MODELS),
+    params:
+        subjects=subject_map(),
+        labels=label_map(),
+        table=table_params(),
+        training=training_params(),
+        net=config["models"].get("two_stream_rgbflow", {}),
+    log:
+        "logs/train/{model}/{split}.log",
+    benchmark:
+        "benchmarks/train/{model}/{split}.tsv"
+    threads: config["models"].get("threads", 1)
+    conda:
+        "../../envs/motorflow.yaml"
+    script:
+        "../scripts/train_rgbflow.py"
+
+
 rule plot_feature_importance:
     input:
-        tables=expand("results/train/gait_baseline/{split}/importance.tsv", split=SPLITS),
+        tables=expand("results/train/{{baseline}}/{split}/importance.tsv", split=SPLITS),
         code=CODE["plots"],
     output:
-        table="results/interpret/gait_baseline/importance.tsv",
+        table="results/interpret/{baseline}/importance.tsv",
         figure=report(
-            "results/interpret/gait_baseline/importance.png",
+            "results/interpret/{baseline}/importance.png",
             category="interpretability",
-            subcategory="gait features",
+            subcategory="features",
             caption="../report/feature_importance.rst",
         ),
+    wildcard_constraints:
+        baseline="gait_baseline|movement_baseline",
     log:
-        "logs/interpret/gait_baseline.log",
+        "logs/interpret/{baseline}.log",
     benchmark:
-        "benchmarks/interpret/gait_baseline.tsv"
+        "benchmarks/interpret/{baseline}.tsv"
     conda:
         "../../envs/motorflow.yaml"
     script:

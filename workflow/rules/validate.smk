@@ -48,3 +48,29 @@ rule validate_features:
         "../../envs/motorflow.yaml"
     script:
         "../scripts/validate_features.py"
+
+
+rule validate_preprocessing:
+    input:
+        truth=expand("results/synth/truth/{video_id}.npz", video_id=VIDEOS),
+        params=expand("results/synth/truth/{video_id}.json", video_id=VIDEOS),
+        truth_masks=expand("results/synth/truth/{video_id}.masks.npz", video_id=VIDEOS),
+        masks=expand("results/mask/{video_id}.npz", video_id=VIDEOS),
+        align=expand("results/align/{video_id}.json", video_id=VIDEOS),
+        clips=expand("results/align/{video_id}.npz", video_id=VIDEOS),
+        code=CODE["validate"] + CODE["mask"] + CODE["infantsim"],
+    output:
+        table=report(
+            "results/validation/preprocess_accuracy.tsv",
+            category="QC",
+            caption="../report/preprocess_accuracy.rst",
+        ),
+        summary="results/validation/preprocess_accuracy.json",
+    log:
+        "logs/validation/preprocess_accuracy.log",
+    benchmark:
+        "benchmarks/validation/preprocess_accuracy.tsv"
+    conda:
+        "../../envs/motorflow.yaml"
+    script:
+        "../scripts/validate_preprocessing.py"

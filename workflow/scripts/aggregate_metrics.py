@@ -13,6 +13,7 @@ with rule_logging(snakemake.log[0]) as log:
         n_boot=snakemake.params.n_boot,
         seed=snakemake.params.seed,
         baseline=snakemake.params.baseline,
+        ordinal=snakemake.params.ordinal,
     )
     evaluate.write_summary(summary, snakemake.output.metrics, Path(snakemake.output.summary).parent)
     log.info("metrics of %s", ", ".join(summary["metrics"]))

@@ -7,7 +7,10 @@ from motorflow.logs import rule_logging
 
 with rule_logging(snakemake.log[0]) as log:
     table = train.table_from_params(
-        snakemake.params.subjects, snakemake.params.labels, snakemake.config["data"]["labels"]
+        snakemake.params.subjects,
+        snakemake.params.labels,
+        snakemake.config["data"]["labels"],
+        **snakemake.params.table,
     )
     preds = train.predict(
         snakemake.wildcards.model,

@@ -4,4 +4,9 @@ from motorflow import qc
 from motorflow.logs import rule_logging
 
 with rule_logging(snakemake.log[0]):
-    qc.summarise(snakemake.input.records, snakemake.output[0], snakemake.input.features)
+    qc.summarise(
+        snakemake.input.records,
+        snakemake.output[0],
+        snakemake.input.features,
+        snakemake.input.preprocess,
+    )

@@ -6,7 +6,10 @@ from motorflow.logs import rule_logging
 with rule_logging(snakemake.log[0]) as log:
     ranking = train.rank_keypoints(
         train.table_from_params(
-            snakemake.params.subjects, snakemake.params.labels, snakemake.config["data"]["labels"]
+            snakemake.params.subjects,
+            snakemake.params.labels,
+            snakemake.config["data"]["labels"],
+            **snakemake.params.table,
         ),
         folds.load_splits(snakemake.input.splits),
         snakemake.wildcards.split,

@@ -1,4 +1,4 @@
-"""Snakemake adapter: the gait-feature baseline (logistic regression) on one split."""
+"""Snakemake adapter: a feature baseline (gait_baseline, movement_baseline) on one split."""
 
 from pathlib import Path
 
@@ -6,9 +6,13 @@ from motorflow import folds, train
 from motorflow.logs import rule_logging
 
 with rule_logging(snakemake.log[0]) as log:
-    info = train.train_gait_baseline(
+    info = train.train_feature_baseline(
+        snakemake.rule.removeprefix("train_"),
         train.table_from_params(
-            snakemake.params.subjects, snakemake.params.labels, snakemake.config["data"]["labels"]
+            snakemake.params.subjects,
+            snakemake.params.labels,
+            snakemake.config["data"]["labels"],
+            **snakemake.params.table,
         ),
         folds.load_splits(snakemake.input.splits),
         snakemake.wildcards.split,

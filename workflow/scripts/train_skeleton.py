@@ -16,7 +16,10 @@ with rule_logging(snakemake.log[0]) as log:
     info = train.train_skeleton_model(
         model,
         train.table_from_params(
-            snakemake.params.subjects, snakemake.params.labels, snakemake.config["data"]["labels"]
+            snakemake.params.subjects,
+            snakemake.params.labels,
+            snakemake.config["data"]["labels"],
+            **snakemake.params.table,
         ),
         folds.load_splits(snakemake.input.splits),
         snakemake.wildcards.split,

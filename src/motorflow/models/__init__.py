@@ -1,7 +1,8 @@
-"""Skeleton models: the graph, ST-GCN, a two-stream ST-GCN and skeleton + gait-feature fusion.
+"""Models: the skeleton graph, ST-GCN, a two-stream ST-GCN, skeleton + gait-feature fusion
+(Paper A) and the RGB + optical-flow two-stream network (Paper B).
 
 Plain ``torch.nn.Module``s configured by frozen dataclasses (each with ``from_mapping`` for a
-YAML section); inputs are ``(N, M, T, V, C)`` tensors.
+YAML section); skeleton inputs are ``(N, M, T, V, C)`` tensors, image inputs ``(N, C, H, W)``.
 """
 
 from motorflow.models.fusion import FusionXAttn, FusionXAttnConfig
@@ -11,6 +12,7 @@ from motorflow.models.graph import (
     hop_distances,
     spatial_adjacency,
 )
+from motorflow.models.rgbflow import RGBFlowConfig, TwoStreamRGBFlow, stack_flow
 from motorflow.models.stgcn import STGCN, GraphConv, STGCNBlock, STGCNConfig, TemporalConv
 from motorflow.models.two_stream import TwoStreamSkeleton, TwoStreamSkeletonConfig, motion_input
 
@@ -20,13 +22,16 @@ __all__ = [
     "FusionXAttn",
     "FusionXAttnConfig",
     "GraphConv",
+    "RGBFlowConfig",
     "STGCNBlock",
     "STGCNConfig",
     "SkeletonGraph",
     "TemporalConv",
+    "TwoStreamRGBFlow",
     "TwoStreamSkeleton",
     "TwoStreamSkeletonConfig",
     "hop_distances",
     "motion_input",
     "spatial_adjacency",
+    "stack_flow",
 ]

@@ -1,0 +1,24 @@
+"""Snakemake adapter: train two_stream_rgbflow (or a single-stream ablation) on one split."""
+
+from pathlib import Path
+
+from motorflow import folds, train
+from motorflow.logs import rule_logging
+
+with rule_logging(snakemake.log[0]) as log:
+    info = train.train_rgbflow_model(
+        snakemake.wildcards.model,
+        train.table_from_params(
+            snakemake.params.subjects,
+            snakemake.params.labels,
+            snakemake.config["data"]["labels"],
+            **snakemake.params.table,
+        ),
+        folds.load_splits(snakemake.input.splits),
+        snakemake.wildcards.split,
+        Path(snakemake.output.model).parent,
+        train.TrainConfig.from_mapping(snakemake.params.training),
+        train.RGBFlowTraining.from_mapping(snakemake.params.net),
+    )
+    log.info("best epoch %s of %s (%.1f s)", info["best_epoch"], info["epochs_run"],
+             info["seconds"])  # fmt: skip
