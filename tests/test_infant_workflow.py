@@ -9,6 +9,8 @@ pixels and no raw frames, and a preprocessing parameter reruns only what depends
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -168,3 +170,39 @@ def test_flow_parameter_reruns_only_flow_and_rgbflow_models(infant_run):
     assert jobs["train_rgbflow"] == 9  # 3 models x 3 folds
     assert not {"estimate_pose", "segment_person", "align_body", "clean_pose", "train_stgcn",
                 "train_two_stream_skeleton", "extract_movement_features"} & set(jobs)  # fmt: skip
+
+
+def test_lineage_manifest_audits_clean_then_names_a_modified_file(infant_run):
+    wd, _ = infant_run
+    manifest = json.loads((wd / "results/lineage.json").read_text())
+    entry = manifest["files"]["results/metrics.json"]
+    assert entry["rule"] == "aggregate_metrics"
+    assert any(p.endswith("predictions.tsv") for p in entry["inputs"])
+    cli = [sys.executable, "-m", "motorflow.cli", "audit", "--workdir", str(wd)]
+    assert subprocess.run(cli, capture_output=True).returncode == 0
+    target = wd / "results/eval/two_stream_rgbflow/fold0/metrics.json"
+    original = target.read_bytes()
+    try:
+        target.write_bytes(original.replace(b"accuracy", b"accuracY"))
+        proc = subprocess.run(cli, capture_output=True, text=True)
+        assert proc.returncode == 1
+        assert "results/eval/two_stream_rgbflow/fold0/metrics.json" in proc.stdout
+    finally:
+        target.write_bytes(original)
+
+
+def test_gait_workflow_switches_on_the_video_preprocessing(tmp_path):
+    """preprocess.enabled in the gait task: every walking video is masked, aligned and its
+    flow computed, and two_stream_rgbflow trains on it next to the skeleton models."""
+    wd = copy_workflow(tmp_path / "gait")
+    switch = write_config(wd, "switch.yaml", {
+        "preprocess": {"enabled": True},
+        "models": {"run": ["stgcn", "two_stream_rgbflow"]},
+    })  # fmt: skip
+    jobs = planned(wd, "--configfile", "config/tiny.yaml", switch)
+    assert jobs["segment_person"] == jobs["align_body"] == jobs["compute_flow"] == 12
+    assert jobs["train_rgbflow"] == jobs["train_stgcn"] == 3
+    # Without the switch the RGB/flow model is refused before any job starts.
+    off = write_config(wd, "off.yaml", {"models": {"run": ["two_stream_rgbflow"]}})
+    proc = smk(wd, "-n", "--configfile", "config/tiny.yaml", off, check=False)
+    assert proc.returncode != 0 and "preprocess.enabled" in proc.stdout + proc.stderr

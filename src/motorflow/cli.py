@@ -353,6 +353,15 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lineage(args: argparse.Namespace) -> int:
+    from motorflow import lineage
+
+    manifest = lineage.write_manifest(args.output, results_dir=args.results, workdir=args.workdir)
+    print(f"{args.output}: {len(manifest['files'])} files with lineage, "
+          f"{len(manifest.get('unrecorded', []))} unrecorded")  # fmt: skip
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from motorflow import export
     from motorflow.train import MODELS
@@ -501,6 +510,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_metrics)
 
     export.add_parser(sub)
+
+    from motorflow import lineage
+
+    p = sub.add_parser(
+        "lineage", help="write the lineage manifest of results/ (results/lineage.json)",
+        description="For every result file: sha256, the rule that made it, its inputs' sha256, "
+        "params, code version and package versions (from Snakemake's records).",
+    )  # fmt: skip
+    p.add_argument("--output", default="results/lineage.json")
+    p.add_argument("--results", default="results")
+    p.add_argument("--workdir", default=".")
+    p.set_defaults(func=cmd_lineage)
+
+    p = sub.add_parser(
+        "audit", help="check results/ against the lineage manifest (exit 1 on any drift)"
+    )
+    lineage.add_audit_arguments(p)
+    p.set_defaults(func=lineage.main_audit)
     return ap
 
 

@@ -67,6 +67,14 @@ if MODELS:
         source="synthetic cohort" if SYNTHETIC else str(config["data"]["sheet"]),
     )
 
+# After every successful run: the lineage manifest of results/ (sha256, rule, inputs, params,
+# code and package versions of every file; `motorflow audit` checks files against it).
+onsuccess:
+    from motorflow import lineage
+
+    lineage.write_manifest("results/lineage.json")
+
+
 wildcard_constraints:
     video_id="|".join(map(re.escape, VIDEOS)) if VIDEOS else "[^/]+",
     split="|".join(SPLITS),
