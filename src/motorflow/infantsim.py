@@ -55,8 +55,12 @@ _LABEL_OF_CODE = {v: k for k, v in _CODE.items()}
 AGE_WEEKS = {"writhing": (0.0, 8.0), "fidgety": (9.0, 20.0), "poor_repertoire": (0.0, 8.0)}
 BACKEND_VERSION = "motorflow-infantsim"
 # Head centre sits this many head radii above the neck (infants have hardly any neck), and
-# the head ellipse is this much longer along the body axis than wide.
-HEAD_OFFSET = 0.95
+# the head ellipse is this much longer along the body axis than wide: the chin lies
+# (HEAD_OFFSET - HEAD_ELONGATION) r ~ 0.07 trunk lengths above the shoulder joints, about at
+# the top of the shoulders, with a short neck between.  With the chin at or below the
+# shoulder line (HEAD_OFFSET 0.95) BlazePose put the shoulders ~0.05 trunk lengths too close
+# to the hips (measured).
+HEAD_OFFSET = 1.3
 HEAD_ELONGATION = 1.08
 
 
@@ -830,6 +834,14 @@ class _Figure:
 
         suit = lk.style == "sleepsuit"
         limbs = lk.top if suit else lk.skin  # a sleepsuit covers arms, legs and feet
+        # Where the drawing puts the anatomy (radii in trunk lengths L, g = girth): where a
+        # pose model trained on human annotations (COCO, BlazePose) sees the joints, measured
+        # with BlazePose in ``benchmarks/bench_infant_detection.py``.  Shoulder joint: the
+        # centre of the upper arm's root, the torso's top-outer corner about one arm radius
+        # beyond it; the neck starts at the shoulder line and the clothes' neckline sits on
+        # it.  Hip joint: at the top of the thigh, whose root shows just beyond the pelvis'
+        # side (pelvis and torso reach only ~0.06 g L past the hip joint, the leg opening
+        # starts just below it).
         # Legs (under the torso, which covers the hip joints).
         for k, side in enumerate(("right", "left")):
             f = 0.94 if k == 0 else 1.0  # a slight shade difference between the two sides
@@ -847,22 +859,22 @@ class _Figure:
         torso = lk.skin if lk.style == "diaper" else lk.top
         quad = np.array([ls, rs, rh, lh])
         cv2.fillConvexPoly(img, np.round(quad * 16).astype(np.int32), torso, cv2.LINE_AA, 4)
-        _capsule(img, ls, lh, 0.12 * g * L, 0.13 * g * L, torso)
-        _capsule(img, rs, rh, 0.12 * g * L, 0.13 * g * L, torso)
+        _capsule(img, ls, lh, 0.12 * g * L, 0.06 * g * L, torso)
+        _capsule(img, rs, rh, 0.12 * g * L, 0.06 * g * L, torso)
         _capsule(img, ls, rs, 0.11 * g * L, 0.11 * g * L, torso, outline=False)
         _capsule(
             img, neck + 0.1 * L * down, crotch - 0.1 * L * down, 0.3 * L, 0.3 * L, torso, False
         )
         # Pelvis: diaper (or the suit over it), from the waist to between the thighs.
         lat = (lh - rh) / (np.linalg.norm(lh - rh) + 1e-9)  # towards the infant's left
-        half = 0.5 * np.linalg.norm(lh - rh) + 0.12 * g * L
+        half = 0.5 * np.linalg.norm(lh - rh) + 0.06 * g * L
         pelvis = np.array(
             [
                 crotch + half * lat - 0.3 * L * down,
-                crotch + half * lat + 0.02 * L * down,
+                crotch + half * lat + 0.06 * L * down,
                 crotch + 0.09 * L * lat + 0.2 * L * down,
                 crotch - 0.09 * L * lat + 0.2 * L * down,
-                crotch - half * lat + 0.02 * L * down,
+                crotch - half * lat + 0.06 * L * down,
                 crotch - half * lat - 0.3 * L * down,
             ]
         )
@@ -870,14 +882,21 @@ class _Figure:
         cv2.fillPoly(img, [poly], lk.bottom, cv2.LINE_AA, 4)
         if lk.style != "sleepsuit":
             cv2.polylines(img, [poly], True, _shade(lk.bottom, 0.7), 2, cv2.LINE_AA, 4)
+        else:  # the suit's crease along the groin, where the legs begin (visible on dark
+            # fabric too): without it BlazePose put a sleepsuit's hips ~0.03 L too close to
+            # the shoulders (measured)
+            crease = tuple(max(0, min(int(0.85 * v), v - 30)) for v in lk.bottom)
+            cv2.polylines(img, [poly[1:5]], False, crease, 2, cv2.LINE_AA, 4)
         if lk.bottom != torso:  # waistband
             cv2.line(img, _pt(pelvis[0]), _pt(pelvis[-1]), _shade(lk.bottom, 0.8), 3, 16, 4)
-        # Front cues: skin at the clothes' neckline; on a bare chest nipples and a navel.
+        # Front cues: skin at the clothes' neckline (down to the shoulder line, not below:
+        # a skin patch below it read as neck and pulled the shoulders down); on a bare chest
+        # nipples and a navel.
         if lk.style != "diaper":
             cv2.ellipse(
                 img,
-                _pt(neck + 0.02 * L * down),
-                (int(0.17 * L * 16), int(0.13 * L * 16)),
+                _pt(neck - 0.04 * L * down),
+                (int(0.14 * L * 16), int(0.08 * L * 16)),
                 math.degrees(math.atan2(lat[1], lat[0])),
                 0,
                 360,
@@ -916,7 +935,10 @@ class _Figure:
         yaw = self.yaw[t]
         ang = math.degrees(math.atan2(lat[1], lat[0]))  # ellipses' x axis: the head's width
         skin_edge = _shade(lk.skin, 0.65)
-        _capsule(img, neck, hc, 0.22 * L, 0.22 * L, _shade(lk.skin, 0.92), outline=False)
+        # Neck: from the shoulder line up into the head, narrower than the head.  (A neck disc
+        # reaching 0.22 L below the shoulder line made BlazePose place the shoulders low.)
+        base = neck + 0.1 * L * (hc - neck) / (np.linalg.norm(hc - neck) + 1e-9)
+        _capsule(img, base, hc, 0.14 * L, 0.14 * L, _shade(lk.skin, 0.92), outline=False)
 
         def on_head(az: float, el: float) -> tuple[tuple[int, int], float]:
             """A point of the head sphere (drawing units) and how much it faces the camera."""
