@@ -18,7 +18,7 @@ import pytest
 from scipy.signal import welch
 
 from motorflow import infantsim
-from motorflow.poseio import load_pose
+from motorflow.poseio import PoseData, load_pose
 from motorflow.skeleton import BONES, INDEX, flip_permutation
 from motorflow.synth import _rng
 
@@ -307,14 +307,23 @@ def test_video_is_byte_reproducible_and_independent_of_cohort_size(rendered, tmp
 # --------------------------------------------------------------------------- MediaPipe
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("video_id", ["infW02_v1", "infF02_v1", "infP02_v1"])
-def test_mediapipe_detects_the_infant(video_id, tmp_path):
+@pytest.fixture(scope="module", params=["infW02_v1", "infF02_v1", "infP02_v1"])
+def mediapipe_run(request, tmp_path_factory) -> tuple[dict, PoseData, np.ndarray]:
+    """One short video per class through the pose stage: (truth dict, MediaPipe pose, truth
+    keypoints)."""
     from motorflow.pose import PoseConfig, estimate_video
 
-    truth = render(replace(CFG, duration_s=4.0), video_id, tmp_path)
-    est = estimate_video(tmp_path / f"{video_id}.mp4", PoseConfig(max_people=1)).keypoints
-    tru = load_pose(tmp_path / f"{video_id}.npz").keypoints
+    video_id = request.param
+    out = tmp_path_factory.mktemp(video_id)
+    truth = render(replace(CFG, duration_s=4.0), video_id, out)
+    pose = estimate_video(out / f"{video_id}.mp4", PoseConfig(max_people=1))
+    return truth, pose, load_pose(out / f"{video_id}.npz").keypoints
+
+
+@pytest.mark.slow
+def test_mediapipe_detects_the_infant(mediapipe_run):
+    truth, pose, tru = mediapipe_run
+    est = pose.keypoints
     torso = [INDEX[j] for j in TORSO]
     detected = np.isfinite(est[:, torso, :2]).all(axis=(1, 2))
     assert detected.mean() >= 0.95
@@ -324,3 +333,21 @@ def test_mediapipe_detects_the_infant(video_id, tmp_path):
     es = np.linalg.norm(swapped[:, torso, :2] - tru[detected][:, torso, :2], axis=-1)
     err = np.minimum(e.mean(1), es.mean(1))
     assert np.median(err) < 0.15 * truth["transform"]["axis_len_px"]
+
+
+@pytest.mark.slow
+def test_alignment_recovers_the_transform_from_mediapipe(mediapipe_run):
+    """The align stage, fed MediaPipe's shoulders and hips, recovers the rendered placement
+    (the alignment goal: 5 % in length and centre): the drawing puts the visible shoulders
+    and hips where the truth joints are, as a pose model trained on human annotations sees
+    them."""
+    from motorflow.align import AlignConfig, estimate_transform
+
+    truth, pose, _ = mediapipe_run
+    tf = estimate_transform(pose, AlignConfig())
+    want = truth["transform"]
+    L = want["axis_len_px"]
+    d_ang = (tf.axis_angle_deg - want["axis_angle_deg"] + 180) % 360 - 180
+    assert abs(d_ang) < 5.0
+    assert abs(tf.axis_len_px / L - 1) < 0.05
+    assert np.hypot(*np.subtract(tf.centre_px, want["centre_px"])) < 0.05 * L

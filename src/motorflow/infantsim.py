@@ -23,7 +23,13 @@ frame.
 The figure was tuned until the project's pose stage (BlazePose full, tracking mode) found
 the infant in every frame of the default cohort (``benchmarks/bench_infant_detection.py``);
 the choices that mattered are commented where they are made (open eyes, front cues on the
-clothes, mat colours away from skin and clothes, no contrasting dot grids, body size).
+clothes, mat colours away from skin and clothes, no contrasting dot grids, body size).  The
+anatomy is drawn so that the visible shoulders and hips are where the truth joints are, as a
+pose model trained on human annotations sees them (shoulder: the upper arm's root at the
+torso's top-outer corner, neck and neckline at shoulder height, the chin above; hip: the top
+of the thigh at the pelvis' side and the groin line): the alignment stage then recovers the
+rendered ``transform`` from BlazePose's shoulders and hips, typically within 1-2 % of the
+axis length (the same benchmark measures it).
 
 Body frame: units of the trunk length (neck to crotch = 1), origin midway between neck and
 crotch, x towards the infant's left (image right when the head points up: the camera sees
@@ -882,11 +888,9 @@ class _Figure:
         cv2.fillPoly(img, [poly], lk.bottom, cv2.LINE_AA, 4)
         if lk.style != "sleepsuit":
             cv2.polylines(img, [poly], True, _shade(lk.bottom, 0.7), 2, cv2.LINE_AA, 4)
-        else:  # the suit's crease along the groin, where the legs begin (visible on dark
-            # fabric too): without it BlazePose put a sleepsuit's hips ~0.03 L too close to
-            # the shoulders (measured)
-            crease = tuple(max(0, min(int(0.85 * v), v - 30)) for v in lk.bottom)
-            cv2.polylines(img, [poly[1:5]], False, crease, 2, cv2.LINE_AA, 4)
+        else:  # the suit's soft crease along the groin, where the legs begin: without it
+            # BlazePose put a sleepsuit's hips ~0.03 L too close to the shoulders (measured)
+            cv2.polylines(img, [poly[1:5]], False, _shade(lk.bottom, 0.88), 2, cv2.LINE_AA, 4)
         if lk.bottom != torso:  # waistband
             cv2.line(img, _pt(pelvis[0]), _pt(pelvis[-1]), _shade(lk.bottom, 0.8), 3, 16, 4)
         # Front cues: skin at the clothes' neckline (down to the shoulder line, not below:
@@ -935,8 +939,9 @@ class _Figure:
         yaw = self.yaw[t]
         ang = math.degrees(math.atan2(lat[1], lat[0]))  # ellipses' x axis: the head's width
         skin_edge = _shade(lk.skin, 0.65)
-        # Neck: from the shoulder line up into the head, narrower than the head.  (A neck disc
-        # reaching 0.22 L below the shoulder line made BlazePose place the shoulders low.)
+        # Neck: from just below the shoulder line (its round end 0.04 L below) up into the
+        # head, narrower than the head.  (A neck disc reaching 0.22 L below the shoulder line
+        # made BlazePose place the shoulders low.)
         base = neck + 0.1 * L * (hc - neck) / (np.linalg.norm(hc - neck) + 1e-9)
         _capsule(img, base, hc, 0.14 * L, 0.14 * L, _shade(lk.skin, 0.92), outline=False)
 
