@@ -830,6 +830,46 @@ def _info(model: str, data: SplitData, cfg: TrainConfig, device, params: dict, *
 # Skeleton models
 
 
+def _save_trained(
+    model_name: str,
+    model: nn.Module,
+    net_params: dict,
+    cfg: TrainConfig,
+    table: VideoTable,
+    data: SplitData,
+    device: torch.device,
+    result: FitResult,
+    out_dir: Path,
+    **checkpoint_extra,
+) -> dict:
+    """Checkpoint (model.pt), history and train.json of a network trained by :func:`fit`."""
+    _save_torch(
+        {
+            "model": model_name,
+            "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+            "net": net_params,
+            "training": _config_dict(cfg),
+            "labels": table.labels,
+            **checkpoint_extra,
+        },
+        out_dir / "model.pt",
+    )
+    info = _info(
+        model_name,
+        data,
+        cfg,
+        device,
+        {model_name: net_params},
+        best_epoch=result.best_epoch,
+        epochs_run=len(result.history),
+        stopped_early=result.stopped_early,
+        seconds=round(result.seconds, 2),
+        n_parameters=sum(p.numel() for p in model.parameters()),
+    )
+    _write_outputs(out_dir, result.history, info)
+    return info
+
+
 def train_skeleton_model(
     model_name: str,
     table: VideoTable,
@@ -859,31 +899,10 @@ def train_skeleton_model(
     else:
         raise TrainError(f"not a skeleton model: {model_name}")
     result = fit(model, forward, train, val, cfg, n_classes, device, aux_weight=aux)
-    _save_torch(
-        {
-            "model": model_name,
-            "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
-            "net": net_params,
-            "training": _config_dict(cfg),
-            "labels": table.labels,
-            "joint_names": list(JOINT_NAMES),
-        },
-        out_dir / "model.pt",
-    )
-    info = _info(
-        model_name,
-        data,
-        cfg,
-        device,
-        {model_name: net_params},
-        best_epoch=result.best_epoch,
-        epochs_run=len(result.history),
-        stopped_early=result.stopped_early,
-        seconds=round(result.seconds, 2),
-        n_parameters=sum(p.numel() for p in model.parameters()),
-    )
-    _write_outputs(out_dir, result.history, info)
-    return info
+    return _save_trained(
+        model_name, model, net_params, cfg, table, data, device, result, out_dir,
+        joint_names=list(JOINT_NAMES),
+    )  # fmt: skip
 
 
 def train_rgbflow_model(
@@ -911,31 +930,10 @@ def train_rgbflow_model(
         aux_weight=rgb_cfg.aux_weight, source=source,
     )  # fmt: skip
     net_params = _config_dict(rgb_cfg)
-    _save_torch(
-        {
-            "model": model_name,
-            "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
-            "net": net_params,
-            "training": _config_dict(cfg),
-            "labels": table.labels,
-            "input_size": int(train[0].frames.shape[1]),
-        },
-        out_dir / "model.pt",
-    )
-    info = _info(
-        model_name,
-        data,
-        cfg,
-        device,
-        {model_name: net_params},
-        best_epoch=result.best_epoch,
-        epochs_run=len(result.history),
-        stopped_early=result.stopped_early,
-        seconds=round(result.seconds, 2),
-        n_parameters=sum(p.numel() for p in model.parameters()),
-    )
-    _write_outputs(out_dir, result.history, info)
-    return info
+    return _save_trained(
+        model_name, model, net_params, cfg, table, data, device, result, out_dir,
+        input_size=int(train[0].frames.shape[1]),
+    )  # fmt: skip
 
 
 def load_model(path: str | Path) -> tuple[nn.Module, dict]:
