@@ -137,11 +137,15 @@ def accuracy_from_files(
         "videos": table.to_dict(orient="records"),
     }
     if output:
-        out = Path(output)
-        with atomic_path(out.with_suffix(".tsv")) as tmp:
-            table.to_csv(tmp, sep="\t", index=False, float_format="%.4g")
-        write_json({k: v for k, v in result.items() if k != "videos"}, out.with_suffix(".json"))
+        _write_result(table, result, Path(output))
     return result
+
+
+def _write_result(table: pd.DataFrame, result: dict, out: Path) -> None:
+    """Per-video table (``out``.tsv) and the summary without it (``out``.json)."""
+    with atomic_path(out.with_suffix(".tsv")) as tmp:
+        table.to_csv(tmp, sep="\t", index=False, float_format="%.4g")
+    write_json({k: v for k, v in result.items() if k != "videos"}, out.with_suffix(".json"))
 
 
 def format_summary(result: dict) -> str:
@@ -396,10 +400,7 @@ def preprocess_accuracy(
         "videos": table.to_dict(orient="records"),
     }
     if output:
-        out = Path(output)
-        with atomic_path(out.with_suffix(".tsv")) as tmp:
-            table.to_csv(tmp, sep="\t", index=False, float_format="%.4g")
-        write_json({k: v for k, v in result.items() if k != "videos"}, out.with_suffix(".json"))
+        _write_result(table, result, Path(output))
     return result
 
 
