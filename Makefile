@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= 8
 
-.PHONY: run test lint env clean-results
+.PHONY: run test lint env browser clean-results
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,13 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks workflow/scripts
 	$(BIN)/snakemake --lint
 
-test: $(STAMP) lint
+# tests/test_summary.py screenshots the summary page in headless chromium (Debian package).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+		$$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends chromium; }
+
+test: $(STAMP) lint browser
 	$(BIN)/pytest -q -rs
 
 clean-results:

@@ -18,7 +18,7 @@ import pytest
 from motorflow import align, synth
 from motorflow.align import AlignConfig, AlignError, Transform
 from motorflow.mask import save_masks
-from motorflow.poseio import PoseData, load_pose, save_pose
+from motorflow.poseio import TEMP_SUFFIX, PoseData, load_pose, save_pose
 from motorflow.skeleton import INDEX, JOINT_NAMES, N_JOINTS
 from motorflow.video import VideoWriter
 
@@ -413,7 +413,7 @@ def test_outputs_of_a_good_video(tmp_path):
     assert np.abs(a).max() <= 5.0 and np.abs(ln / 33.6 - 1).max() <= 0.05
     img = cv2.imread(str(out["png"]))
     assert img is not None and img.shape[0] == align.PREVIEW_PX + 18
-    assert list(tmp_path.glob(".*.tmp")) == []
+    assert list(tmp_path.glob(".*" + TEMP_SUFFIX)) == []
 
 
 def check_failed_outputs(out: dict, n_frames: int, reason: str) -> None:

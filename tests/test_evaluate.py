@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from motorflow import evaluate as ev
+from motorflow.poseio import TEMP_SUFFIX
 
 LABELS = ["I", "II", "III", "IV"]
 L3 = ["I", "II", "III"]
@@ -537,8 +538,34 @@ def test_write_summary_files(tmp_path):
         for level in ev.LEVELS:
             png = out_dir / f"{model}_confusion_{level}.png"
             assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    leftovers = [p.name for p in tmp_path.rglob("*.tmp")]
+    leftovers = [p.name for p in tmp_path.rglob("*" + TEMP_SUFFIX)]
     assert leftovers == []
+
+
+def test_dvc_plot_data_matches_the_summary(tmp_path):
+    preds = {"stgcn": make_preds(24, accuracy=0.7, seed=31, repeats=2)}
+    summary = ev.summarise(preds, LABELS, n_boot=50)
+    written = ev.write_dvc_plots(summary, tmp_path)
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in written) == [
+        "confusion/stgcn.csv",
+        "folds/stgcn.csv",
+    ]
+    folds = pd.read_csv(tmp_path / "folds" / "stgcn.csv")
+    # Two repeats: split names carry the repeat; each row is that split's own subject accuracy.
+    assert len(folds) == 8 and folds["split"].is_unique
+    for (rep, split), group in preds["stgcn"].groupby(["repeat", "split"]):
+        probs = group.groupby("subject_id")[[f"prob_{x}" for x in LABELS]].mean()
+        pred = np.asarray(LABELS)[probs.to_numpy().argmax(1)]
+        truth = group.groupby("subject_id")["label"].first().to_numpy()
+        row = folds[folds["split"] == f"r{rep}/{split}"]
+        assert row["accuracy"].item() == pytest.approx((pred == truth).mean(), abs=1e-6)
+    assert "qwk" in folds.columns  # ordinal labels
+    pairs = pd.read_csv(tmp_path / "confusion" / "stgcn.csv", dtype=str)
+    cm = ev.confusion(pairs["actual"], pairs["predicted"], LABELS)
+    assert cm.tolist() == summary["confusion"]["stgcn"]["subject"]
+    nominal = ev.summarise(preds, LABELS, n_boot=50, ordinal=False)
+    ev.write_dvc_plots(nominal, tmp_path / "nominal")
+    assert "qwk" not in pd.read_csv(tmp_path / "nominal" / "folds" / "stgcn.csv").columns
 
 
 def test_comparison_line_format():

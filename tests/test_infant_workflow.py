@@ -23,7 +23,7 @@ from motorflow import align
 from motorflow import mask as masklib
 from motorflow.poseio import load_pose
 from motorflow.skeleton import INDEX
-from motorflow.video import iter_frames
+from motorflow.video import VideoWriter, iter_frames, probe
 
 pytestmark = pytest.mark.slow
 
@@ -78,6 +78,82 @@ def test_every_stage_and_model_runs(infant_run):
     with np.load(res / f"flow/{sheet['video_id'][0]}.npz") as f:
         assert f["flow"].dtype == np.uint8 and str(f["status"]) == "ok"
         assert np.abs(f["flow"].astype(float) - 127.5).mean() > 0.5
+
+
+def test_infant_who_leaves_the_view_is_excluded_by_preprocessing_qc(infant_run, tmp_path):
+    """Bad input inside a whole run (own recordings, a sample sheet): in one video the infant
+    is taken out of view after 60 % of the recording. The workflow requires a person in 80 %
+    of the frames: that video is excluded in QC with the segmentation's reason, and every
+    other video goes through pose, mask, align, flow and features."""
+    wd, _ = infant_run
+    run = copy_workflow(tmp_path / "sheet")
+    sheet = pd.read_csv(wd / "results/synth/samples.tsv", sep="\t").iloc[:3]
+    data = tmp_path / "videos"
+    data.mkdir()
+    rows = []
+    for i, row in enumerate(sheet.itertuples()):
+        src = wd / "results/synth/videos" / f"{row.video_id}.mp4"
+        dst = data / f"{row.video_id}.mp4"
+        if i == 0:
+            info = probe(src)
+            frames = list(iter_frames(src))
+            keep = int(0.6 * len(frames))
+            # The empty mat: the scene's median colour with a little sensor noise.
+            mat = np.median(frames[0].reshape(-1, 3), axis=0)
+            rng = np.random.default_rng(0)
+            with VideoWriter(dst, info.width, info.height, info.fps) as out:
+                for k, frame in enumerate(frames):
+                    if k >= keep:
+                        noise = rng.normal(0, 3, frame.shape)
+                        frame = np.clip(mat + noise, 0, 255).astype(np.uint8)
+                    out.write(frame)
+        else:
+            dst.write_bytes(src.read_bytes())
+        rows.append((row.video_id, row.subject_id, str(dst), row.label))
+    pd.DataFrame(rows, columns=["video_id", "subject_id", "path", "label"]).to_csv(
+        run / "config/bad.tsv", sep="\t", index=False
+    )
+    override = write_config(run, "bad.yaml", {
+        "data": {"source": "sheet", "sheet": "config/bad.tsv"},
+        "preprocess": {"mask": {"min_person_fraction": 0.8}},
+        "models": {"run": []},
+    })  # fmt: skip
+    smk(run, "--configfile", "config/infant.yaml", override)
+    qc = pd.read_csv(run / "results/qc/summary.tsv", sep="\t").set_index("video_id")
+    bad, good = rows[0][0], [r[0] for r in rows[1:]]
+    assert bool(qc.loc[bad, "excluded"]) and qc.loc[bad, "preprocess_status"] == "failed"
+    reason = qc.loc[bad, "reason"]
+    assert reason.startswith("video preprocessing: mask stage failed:"), reason
+    assert f"{bad}.mp4" in reason and "segmentation found a person in" in reason, reason
+    assert not qc.loc[good, "excluded"].any()
+    assert (qc.loc[good, "preprocess_status"] == "ok").all()
+    for vid in good:
+        with np.load(run / f"results/flow/{vid}.npz") as f:
+            assert str(f["status"]) == "ok" and len(f["flow"]) > 0
+    feats = pd.read_parquet(run / "results/features/features.parquet").set_index("video_id")
+    assert (feats.loc[good, "status"] == "ok").all()
+
+
+def test_mlflow_records_each_ablation_with_its_network_settings(infant_run):
+    import os
+
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    from mlflow import MlflowClient
+
+    wd, _ = infant_run
+    client = MlflowClient(f"sqlite:///{wd / 'results/mlflow/mlflow.db'}")
+    exp = client.get_experiment_by_name("motorflow")
+    found = client.search_runs([exp.experiment_id], max_results=1000)
+    parents = {
+        r.data.tags["motorflow.model"]: r.data.params
+        for r in found
+        if "mlflow.parentRunId" not in r.data.tags
+    }
+    streams = {"two_stream_rgbflow": "both", "rgbflow_spatial": "spatial",
+               "rgbflow_temporal": "temporal"}  # fmt: skip
+    for model, stream in streams.items():
+        assert parents[model]["streams"] == stream, model
+        assert parents[model]["flow_frames"] == "4", model  # TINY's two_stream_rgbflow
 
 
 def test_preprocessing_meets_its_accuracy_goals(infant_run):

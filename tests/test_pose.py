@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from motorflow import clean, pose, synth, validate
-from motorflow.poseio import load_pose
+from motorflow.poseio import TEMP_SUFFIX, load_pose
 from motorflow.skeleton import INDEX
 from motorflow.video import VideoWriter
 
@@ -92,7 +92,7 @@ def test_video_with_nobody_is_rejected(tmp_path):
         pose.run(path, tmp_path / "out.npz", pose.PoseConfig(max_people=1))
     assert "empty_room.mp4" in str(err.value)
     assert not (tmp_path / "out.npz").exists()
-    assert list(tmp_path.glob("*.tmp")) == []
+    assert list(tmp_path.glob("*" + TEMP_SUFFIX)) == []
 
 
 def test_too_short_video_is_rejected(tmp_path, rendered):

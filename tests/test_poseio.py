@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from motorflow import poseio
 from motorflow.poseio import PoseData, PoseFileError, atomic_path, load_pose, save_pose, write_json
 from motorflow.skeleton import (
     BONES,
@@ -219,6 +220,52 @@ def test_atomic_path_success_replaces_existing(tmp_path):
         assert target.read_text() == "old content that is longer"  # not yet replaced
     assert target.read_text() == "new"
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_atomic_path_result_has_the_umask_permissions(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        fresh = tmp_path / "plain.txt"
+        fresh.write_text("x")
+        with atomic_path(tmp_path / "atomic.txt") as tmp:
+            tmp.write_text("x")
+    finally:
+        os.umask(old)
+    # Module import fixed the umask: compare with what a plain new file gets under it.
+    mode = stat.S_IMODE((tmp_path / "atomic.txt").stat().st_mode)
+    assert mode == 0o666 & ~poseio._UMASK
+    assert mode & stat.S_IRUSR and mode & stat.S_IWUSR
+
+
+def test_stale_temporaries_of_a_killed_writer_are_removed(tmp_path):
+    import subprocess
+    import sys
+
+    target = tmp_path / "sub" / "result.json"
+    # A writer killed by SIGKILL inside atomic_path: its temporary stays behind.
+    code = (
+        "import os, signal\n"
+        "from motorflow.poseio import atomic_path\n"
+        f"with atomic_path({str(target)!r}) as tmp:\n"
+        "    tmp.write_text('half')\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code])
+    assert proc.returncode == -9
+    (left,) = (tmp_path / "sub").iterdir()
+    assert left.name.startswith(".result.json.") and left.name.endswith(poseio.TEMP_SUFFIX)
+    assert not target.exists()
+    # Files that merely look similar are not touched.
+    keep = [tmp_path / "sub" / "notes.tmp", tmp_path / ".hidden.motorflow-tmp"]
+    for path in keep:
+        path.write_text("mine")
+    assert poseio.remove_stale_temporaries(tmp_path) == [left]
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["notes.tmp"]
+    assert all(path.exists() for path in keep)
+    assert poseio.remove_stale_temporaries(tmp_path / "absent") == []
 
 
 def test_write_json_round_trip(tmp_path):

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
+
+from motorflow.poseio import TEMP_SUFFIX
+from motorflow.video import VideoWriter, iter_frames, probe
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
@@ -96,7 +102,7 @@ def test_tiny_run_outputs(tiny_run):
     assert acc["detection_rate"].median() >= 0.98
     assert acc["mean_error_pct"].median() <= 3.5
     # No temporary files survive anywhere under results/.
-    assert list((tiny_run / "results").rglob("*.tmp")) == []
+    assert list((tiny_run / "results").rglob("*" + TEMP_SUFFIX)) == []
     # Privacy: results hold no raw frames apart from the synthetic cohort's own renders (the
     # gait-curve figures are plots of keypoint-derived angles).
     images = [p for p in (tiny_run / "results").rglob("*") if p.suffix in {".mp4", ".png", ".jpg"}]
@@ -171,7 +177,7 @@ def test_clean_code_change_plans_clean_and_downstream_only(tiny_run, tmp_path):
 
 FEATURE_RULES = {"extract_features", "aggregate_features", "plot_gait_curves", "validate_features"}
 # Rules downstream of any model's training: evaluation, aggregation, tracking.
-EVAL_RULES = {"evaluate_fold", "aggregate_metrics", "log_mlflow"}
+EVAL_RULES = {"evaluate_fold", "aggregate_metrics", "log_mlflow", "render_summary"}
 # Models that read gait features, and their downstream.
 MODEL_RULES = {"train_gait_baseline", "train_fusion_xattn", "plot_feature_importance"} | EVAL_RULES
 # Models (and rules) that read only the cleaned skeletons.
@@ -190,6 +196,34 @@ def test_features_code_change_plans_features_and_downstream_only(tiny_run):
     assert set(jobs) == FEATURE_RULES | MODEL_RULES | {"summarise_qc", "all"}
     assert jobs["extract_features"] == 12
     assert jobs["train_fusion_xattn"] == jobs["train_gait_baseline"] == 3
+
+
+def test_rewritten_video_replans_only_its_chain_and_the_aggregates(tiny_run):
+    video = sorted((tiny_run / "results/synth/videos").glob("*.mp4"))[0]
+    original, stat = video.read_bytes(), video.stat()
+    info = probe(video)
+    frames = list(iter_frames(video))
+    try:
+        # The same recording exported again at another quality: new bytes, same name.
+        with VideoWriter(video, info.width, info.height, info.fps, crf=23) as out:
+            for frame in frames:
+                out.write(frame)
+        assert video.read_bytes() != original
+        jobs = planned(tiny_run, "--configfile", "config/tiny.yaml")
+    finally:
+        video.write_bytes(original)
+        os.utime(video, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    # That video's own chain, once; then only rules that gather every video (the gait-curve
+    # figures too: each draws the cohort's reference band).
+    per_video = {"estimate_pose", "clean_pose", "extract_features"}
+    assert {rule: jobs.get(rule) for rule in per_video} == dict.fromkeys(per_video, 1)
+    assert "render_video" not in jobs
+    assert set(jobs) - per_video == (
+        {"summarise_qc", "validate_pose", "all"}
+        | (FEATURE_RULES - {"extract_features"})
+        | MODEL_RULES
+        | SKELETON_MODEL_RULES
+    )
 
 
 def test_feature_params_rerun_only_what_reads_them(tiny_run):
@@ -240,7 +274,7 @@ def test_bad_videos_fail_alone_with_keep_going(tiny_run, tmp_path):
         assert not (wd / f"results/pose/{vid}.npz").exists()
         log = (wd / f"logs/pose/{vid}.log").read_text()
         assert f"{vid}.mp4" in log and reason in log, log
-    assert list((wd / "results").rglob("*.tmp")) == []
+    assert list((wd / "results").rglob("*" + TEMP_SUFFIX)) == []
 
 
 @pytest.mark.parametrize(
@@ -380,6 +414,58 @@ def test_two_clean_runs_are_identical(tiny_run, tmp_path):
     ]
     for rel in same:
         assert (wd / rel).read_bytes() == (tiny_run / rel).read_bytes(), rel
+
+
+def test_kill_9_mid_run_then_rerun_equals_an_uninterrupted_run(tiny_run, tmp_path):
+    """SIGKILL to Snakemake and all its jobs while models train; `snakemake --unlock` and a
+    plain rerun (the default profile reruns incomplete jobs) finish the same results."""
+    wd = copy_workflow(tmp_path / "wf")
+    shutil.copytree(REPO / "profiles" / "default", wd / "profiles" / "default")
+    args = [str(SNAKEMAKE), "--cores", "2", "--configfile", "config/tiny.yaml"]
+    proc = subprocess.Popen(
+        args, cwd=wd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 900
+        # Mid-way: the first fold's training has written something, others are still to run.
+        while not list((wd / "results" / "train").rglob("train.json")):
+            assert proc.poll() is None, "the run ended before it could be killed"
+            assert time.monotonic() < deadline, "training never started"
+            time.sleep(0.5)
+        time.sleep(3.0)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert not (wd / "results" / "metrics.json").exists(), "killed too late to test anything"
+    smk(wd, "--unlock", "--configfile", "config/tiny.yaml")
+    rerun = smk(wd, "--configfile", "config/tiny.yaml")
+    assert "Nothing to be done" not in rerun.stderr
+    # Nothing half-written survives: no temporaries, and the run's files hash as recorded.
+    assert list((wd / "results").rglob("*" + TEMP_SUFFIX)) == []
+    audit = subprocess.run(
+        [str(Path(sys.executable).with_name("motorflow")), "audit", "--results", "results"],
+        cwd=wd, capture_output=True, text=True,
+    )  # fmt: skip
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    for rel in ("results/metrics.json", "results/eval/stgcn/fold2/predictions.tsv"):
+        assert (wd / rel).read_bytes() == (tiny_run / rel).read_bytes(), rel
+
+
+def test_snakemake_report_files_every_category_with_captions(tiny_run):
+    smk(tiny_run, "--configfile", "config/tiny.yaml", "--report", "results/report.html")
+    html = (tiny_run / "results/report.html").read_text()
+    for category in ("QC", "features", "models", "interpretability"):
+        assert f'"{category}"' in html, category
+    # Captions come from workflow/report/ (first words of two of them).
+    for caption in ("gradcam.rst", "confusion.rst"):
+        words = " ".join((REPO / "workflow/report" / caption).read_text().split()[:6])
+        assert words in " ".join(html.split()), caption
+    # A report made after the run is no result: the lineage audit does not flag it.
+    audit = subprocess.run(
+        [str(Path(sys.executable).with_name("motorflow")), "audit"],
+        cwd=tiny_run, capture_output=True, text=True,
+    )  # fmt: skip
+    assert audit.returncode == 0, audit.stdout + audit.stderr
 
 
 def test_training_param_change_plans_training_and_downstream_only(tiny_run):

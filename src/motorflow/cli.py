@@ -353,6 +353,19 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_summary(args: argparse.Namespace) -> int:
+    from motorflow import summary
+
+    run = summary.discover_run(args.results)
+    for key in ("task", "models", "splits", "labels"):
+        if getattr(args, key):
+            run[key] = getattr(args, key)
+    out = summary.render_summary(args.results, args.output, **run)
+    print(f"{out}: {run['task']} task, models {', '.join(run['models'])}, "
+          f"{len(run['splits'])} splits")  # fmt: skip
+    return 0
+
+
 def cmd_lineage(args: argparse.Namespace) -> int:
     from motorflow import lineage
 
@@ -508,6 +521,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("predictions", nargs="+", help="results/eval/MODEL/SPLIT/predictions.tsv")
     p.add_argument("--config", help="config YAML (data.labels, evaluation)")
     p.set_defaults(func=cmd_metrics)
+
+    p = sub.add_parser(
+        "summary", help="standalone HTML summary page of a finished run (no server needed)",
+        description="Metrics, per-fold results, confusion matrices, Grad-CAM, gait curves, QC "
+        "and validation in one self-contained HTML file. Models, splits, labels and task are "
+        "read from the results folder unless given.",
+    )  # fmt: skip
+    p.add_argument("--results", default="results", help="results folder of a finished run")
+    p.add_argument("--output", default="results/report/summary.html")
+    p.add_argument("--task", choices=["gait", "infant"], help="default: from the results")
+    p.add_argument("--models", nargs="+", help="default: the models in eval/summary.json")
+    p.add_argument("--splits", nargs="+", help="default: the folders of eval/MODEL/")
+    p.add_argument("--labels", nargs="+", help="default: the labels in eval/summary.json")
+    p.set_defaults(func=cmd_summary)
 
     export.add_parser(sub)
 

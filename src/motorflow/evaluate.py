@@ -618,8 +618,9 @@ def summarise(
     weighted kappa; for nominal classes (general movements) it is left out of the table.
 
     ``predictions``: model → its pooled out-of-fold predictions (all splits, all repeats).
-    Returns ``{"metrics", "confusion", "comparison", "majority_rate", "n", "labels",
-    "baseline", "n_boot", "seed", "alpha"}``; see the module docstring for definitions.
+    Returns ``{"metrics", "splits", "confusion", "comparison", "majority_rate", "n",
+    "labels", "baseline", "n_boot", "seed", "alpha"}`` (``splits``: model → one record per
+    (repeat, split, level) with that split's own metrics); see the module docstring.
     """
     labels = _labels(labels)
     names = metric_names(labels)
@@ -631,8 +632,10 @@ def summarise(
     confusions: dict = {}
     majority: dict = {}
     counts: dict = {}
+    splits: dict = {}
     for model, df in preds.items():
         per_split = split_metrics(df, labels)
+        splits[model] = per_split.to_dict(orient="records")
         metrics[model], confusions[model], majority[model], counts[model] = {}, {}, {}, {}
         for level in LEVELS:
             rows = level_rows(df, labels, level)
@@ -669,6 +672,7 @@ def summarise(
                 )
     return {
         "metrics": metrics,
+        "splits": splits,
         "confusion": confusions,
         "comparison": comparison,
         "majority_rate": majority,
@@ -769,6 +773,45 @@ def write_summary(
                 out_dir / f"{model}_confusion_{level}.png",
                 title=f"{model}: {level} level (pooled out-of-fold)",
             )
+
+
+def write_dvc_plots(summary: Mapping, out_dir: str | os.PathLike) -> list[Path]:
+    """Plot data for ``dvc plots show`` (definitions in dvc.yaml), one CSV per model:
+
+    ``folds/{model}.csv``: subject-level metrics of each split on its own test subjects;
+    ``confusion/{model}.csv``: one row per pooled out-of-fold subject prediction
+    (``actual, predicted``), the long format of DVC's confusion template.
+    """
+    out_dir = Path(out_dir)
+    names = [m for m in (*METRICS, *EXTRA_METRICS) if m != "qwk" or summary.get("ordinal", True)]
+    labels = list(summary["labels"])
+    written = []
+    for model, records in summary.get("splits", {}).items():
+        rows = pd.DataFrame.from_records(records)
+        rows = rows[rows["level"] == "subject"]
+        split = rows["split"].astype(str)
+        if rows["repeat"].nunique() > 1:
+            split = "r" + rows["repeat"].astype(str) + "/" + split
+        folds = pd.DataFrame({"split": split.to_numpy()})
+        for name in names:
+            folds[name] = rows[name].to_numpy()
+        path = out_dir / "folds" / f"{model}.csv"
+        with atomic_path(path) as tmp:
+            folds.to_csv(tmp, index=False, float_format="%.6g", na_rep="")
+        written.append(path)
+    for model, by_level in summary.get("confusion", {}).items():
+        cm = np.asarray(by_level["subject"], dtype=int)
+        pairs = [
+            (labels[i], labels[j])
+            for i in range(len(labels))
+            for j in range(len(labels))
+            for _ in range(cm[i, j])
+        ]
+        path = out_dir / "confusion" / f"{model}.csv"
+        with atomic_path(path) as tmp:
+            pd.DataFrame(pairs, columns=["actual", "predicted"]).to_csv(tmp, index=False)
+        written.append(path)
+    return written
 
 
 def format_table(summary: Mapping) -> str:

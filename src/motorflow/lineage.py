@@ -60,9 +60,11 @@ CHUNK = 1 << 20  # stream files in 1 MiB reads: constant memory for multi-GB vid
 # change by design and so have no stable lineage: the manifest itself, and MLflow's tracking
 # store (its SQLite file with journals, and artifact copies keyed by run ids that change on
 # every logging run). results/mlflow/runs.json is a Snakemake output and is not excluded.
-# Also Snakemake's own empty mtime marker inside directory() outputs: bookkeeping, not data.
+# Also Snakemake's own empty mtime marker inside directory() outputs: bookkeeping, not data,
+# and `snakemake --report results/report.html`, made from the run outside any job.
 EXCLUDE = (
     "lineage.json",
+    "report.html",
     "mlflow/mlflow.db*",
     "mlflow/artifacts/*",
     ".snakemake_timestamp",

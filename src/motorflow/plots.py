@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
+from typing import BinaryIO
 
 import matplotlib
 
@@ -169,3 +171,96 @@ def movement_features_figure(
     with atomic_path(out_path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
+
+
+# One colour per label, in label order (Dark2): distinct from the confusion matrices' Blues and
+# the Grad-CAM viridis on the summary page, and readable in greyscale print.
+LABEL_COLOURS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d")
+
+
+def video_mean_curve(curves: dict[str, np.ndarray]) -> np.ndarray:
+    """(3, 101) hip/knee/ankle mean cycle curve of one video, both sides weighted equally.
+
+    Uses the stored per-side means (``mean``, (2, 3, 101)); a side without cycles (NaN) is
+    left out, so a one-sided walk still counts; all-NaN when the video has no cycles.
+    """
+    if "mean" in curves:
+        sides = np.asarray(curves["mean"], dtype=float)
+    else:
+        sides = np.full((len(SIDES), len(JOINTS3), N_POINTS), np.nan)
+        for i, side in enumerate(SIDES):
+            for j, joint in enumerate(JOINTS3):
+                c = np.asarray(curves.get(f"{joint}_{side}", np.empty((0, N_POINTS))), float)
+                if len(c) and np.isfinite(c).any():
+                    sides[i, j] = np.nanmean(c, axis=0)
+    out = np.full((len(JOINTS3), N_POINTS), np.nan)
+    have = np.isfinite(sides).any(axis=-1)  # (side, joint): that side has this curve
+    for j in range(len(JOINTS3)):
+        if have[:, j].any():
+            out[j] = np.nanmean(sides[have[:, j], j], axis=0)
+    return out
+
+
+def cohort_gait_curves_figure(
+    curve_files: dict[str, str | Path],
+    labels: dict[str, str],
+    out: str | Path | BinaryIO,
+    *,
+    label_order: list[str],
+    title: str = "",
+) -> dict[str, int]:
+    """Mean ± SD over videos of each label's hip/knee/ankle curves (the cohort's kinematics).
+
+    ``curve_files``: video_id → its ``.curves.npz``; ``labels``: video_id → label (videos
+    without a label, or without cycles, are left out).  Each video contributes its own mean
+    cycle (:func:`video_mean_curve`), so videos with more strides do not weigh more.
+    ``out``: a path (written atomically) or a binary file object.  Returns the number of
+    videos drawn per label.
+    """
+    from motorflow.features import load_curves
+
+    groups: dict[str, list[np.ndarray]] = {label: [] for label in label_order}
+    for video_id, path in curve_files.items():
+        label = labels.get(video_id)
+        if label not in groups:
+            continue
+        curve = video_mean_curve(load_curves(path))
+        if np.isfinite(curve).any():
+            groups[label].append(curve)
+    x = np.linspace(0, 100, N_POINTS)
+    fig, axes = plt.subplots(1, len(JOINTS3), figsize=(12, 3.8), sharex=True)
+    for k, label in enumerate(label_order):
+        if not groups[label]:
+            continue
+        stack = np.stack(groups[label])  # (n_videos, 3, 101)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a joint no video of it has
+            mean = np.nanmean(stack, axis=0)
+            sd = np.nanstd(stack, axis=0, ddof=1) if len(stack) > 1 else np.zeros_like(mean)
+        colour = LABEL_COLOURS[k % len(LABEL_COLOURS)]
+        for j, ax in enumerate(axes):
+            ax.fill_between(x, mean[j] - sd[j], mean[j] + sd[j], color=colour, alpha=0.18, lw=0)
+            ax.plot(x, mean[j], color=colour, lw=2.0, label=f"{label} (n={len(stack)})")
+    for ax, joint in zip(axes, JOINTS3, strict=True):
+        ax.set_title(JOINT_TITLES[joint], fontsize=10)
+        ax.set_xlabel("gait cycle (%)")
+        ax.set_xlim(0, 100)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("angle (deg), mean ± 1 SD over videos")
+    handles, names = axes[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(
+            handles, names, loc="upper right", fontsize=8, frameon=False, title="label (videos)"
+        )
+    if title:
+        fig.suptitle(title, x=0.01, ha="left", fontsize=11)
+    fig.tight_layout(rect=(0, 0, 0.9, 1))
+    try:
+        if isinstance(out, str | Path):
+            with atomic_path(out) as tmp:
+                fig.savefig(tmp, format="png", dpi=110)
+        else:
+            fig.savefig(out, format="png", dpi=110)
+    finally:
+        plt.close(fig)
+    return {label: len(curves) for label, curves in groups.items()}

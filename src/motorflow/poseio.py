@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 import zipfile
 from collections.abc import Iterator
@@ -25,6 +26,15 @@ from pathlib import Path
 import numpy as np
 
 from motorflow.skeleton import JOINT_NAMES, N_JOINTS
+
+# mkstemp creates files readable by their owner only; results get the permissions any other
+# new file would (the process umask), so colleagues on a shared server can read them.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+# atomic_path's temporaries: ".{name}.{8 random characters of mkstemp}.motorflow-tmp".
+TEMP_SUFFIX = ".motorflow-tmp"
+_TEMP_NAME = re.compile(r"\..+\.[A-Za-z0-9_]{8}" + re.escape(TEMP_SUFFIX))
 
 
 class PoseFileError(ValueError):
@@ -121,20 +131,40 @@ def load_pose(path: str | os.PathLike) -> PoseData:
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` only on success.
 
-    A crash or kill mid-write leaves no half-written result behind (only a ``.tmp`` file that
-    the next run overwrites), which keeps Snakemake's stale detection truthful.
+    A crash or kill mid-write leaves no half-written result behind, which keeps Snakemake's
+    stale detection truthful; a SIGKILL leaves the temporary itself, which the next run
+    removes (:func:`remove_stale_temporaries`).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~_UMASK)
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def remove_stale_temporaries(root: str | os.PathLike) -> list[Path]:
+    """Delete :func:`atomic_path` temporaries under ``root``; return what was removed.
+
+    Only a SIGKILL (or a lost node) skips the cleanup in :func:`atomic_path`; the workflow
+    calls this before a run starts, under Snakemake's lock on the working directory, so
+    no live job can own one of these files then.
+    """
+    removed = []
+    root = Path(root)
+    if not root.is_dir():
+        return removed
+    for path in root.rglob(f".*{TEMP_SUFFIX}"):
+        if path.is_file() and _TEMP_NAME.fullmatch(path.name):
+            path.unlink()
+            removed.append(path)
+    return sorted(removed)
 
 
 def write_json(obj: object, path: str | os.PathLike) -> None:

@@ -67,6 +67,15 @@ if MODELS:
         source="synthetic cohort" if SYNTHETIC else str(config["data"]["sheet"]),
     )
 
+# Before the jobs of a run: a job killed mid-write (kill -9, a lost node) leaves its output's
+# temporary behind (Snakemake reruns the job itself, its outputs being marked incomplete).
+onstart:
+    from motorflow import poseio
+
+    for path in poseio.remove_stale_temporaries("results"):
+        logging.getLogger("motorflow").warning("removed %s (left by a killed job)", path)
+
+
 # After every successful run: the lineage manifest of results/ (sha256, rule, inputs, params,
 # code and package versions of every file; `motorflow audit` checks files against it).
 onsuccess:
@@ -122,8 +131,15 @@ CODE = {
     ],
     "fusion_xattn": [f"{SRC}/models/fusion.py", f"{SRC}/features.py", f"{SRC}/gradcam.py"],
     "evaluate": [f"{SRC}/evaluate.py"],
-    "track": [f"{SRC}/tracking.py"],
+    # train.py: the RGB/flow ablations are logged with the two_stream_rgbflow section.
+    "track": [f"{SRC}/tracking.py", f"{SRC}/train.py"],
     "export": [f"{SRC}/export.py", f"{SRC}/poseio.py"],
+    "summary": [
+        f"{SRC}/summary.py",
+        f"{SRC}/plots.py",
+        f"{SRC}/features.py",
+        f"{SRC}/evaluate.py",
+    ],
 }
 CODE["two_stream_skeleton"] = CODE["stgcn"] + CODE["two_stream_skeleton"]
 CODE["gradcam"] = CODE["stgcn"] + CODE["gradcam"]
@@ -259,6 +275,7 @@ def get_final_outputs():
         "results/features/features.parquet",
         *(["results/metrics.json", "results/mlflow/runs.json"] if MODELS else []),
         *(["results/export/mmaction2.pkl"] if MODELS else []),
+        *(["results/report/summary.html"] if MODELS else []),
         *(["results/interpret/stgcn/importance.png"] if "stgcn" in MODELS else []),
     ]
     outs += [

@@ -47,6 +47,9 @@ rule aggregate_metrics:
             caption="../report/confusion.rst",
         ),
         confusion_video=expand("results/eval/{model}_confusion_video.png", model=MODELS),
+        # Plot data of `dvc plots show` (definitions in dvc.yaml).
+        fold_plots=expand("results/eval/plots/folds/{model}.csv", model=MODELS),
+        confusion_plots=expand("results/eval/plots/confusion/{model}.csv", model=MODELS),
     params:
         models=MODELS,
         n_boot=config["evaluation"]["bootstrap"],

@@ -16,4 +16,5 @@ with rule_logging(snakemake.log[0]) as log:
         ordinal=snakemake.params.ordinal,
     )
     evaluate.write_summary(summary, snakemake.output.metrics, Path(snakemake.output.summary).parent)
+    evaluate.write_dvc_plots(summary, Path(snakemake.output.fold_plots[0]).parent.parent)
     log.info("metrics of %s", ", ".join(summary["metrics"]))

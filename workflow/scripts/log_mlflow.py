@@ -5,6 +5,7 @@ from pathlib import Path
 
 from motorflow import tracking
 from motorflow.logs import rule_logging
+from motorflow.train import RGBFLOW_STREAMS
 
 # No usage telemetry leaves the machine (clinical projects; offline machines).
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -15,13 +16,21 @@ with rule_logging(snakemake.log[0]) as log:
     shared = {k: config.get(k, {}) for k in ("data", "cv", "evaluation", "features")}
     shared["models"] = {k: v for k, v in config["models"].items() if k not in models}
     poses = {Path(p).stem: p for p in snakemake.input.poses}
+
+    def section(model: str) -> dict:
+        # Paper B's ablations train the two_stream_rgbflow network with one stream.
+        if model in RGBFLOW_STREAMS:
+            base = config["models"].get("two_stream_rgbflow", {})
+            return {**base, "streams": RGBFLOW_STREAMS[model]}
+        return config["models"].get(model, {})
+
     result = tracking.log_results(
         "results",
         tracking.default_tracking_uri(Path.cwd()),
         snakemake.params.experiment,
         models,
         snakemake.params.splits,
-        {**shared, **{m: config["models"].get(m, {}) for m in models}},
+        {**shared, **{m: section(m) for m in models}},
         tracking.run_tags(Path.cwd(), config, poses),
         snakemake.output.runs,
     )

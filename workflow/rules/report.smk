@@ -1,0 +1,57 @@
+# Report stage: the standalone summary page of the run (results/report/summary.html), one
+# self-contained HTML file (figures inlined, no server, no scripts) built from the aggregate
+# results only.  Its inputs are every file motorflow.summary reads, so a change to any of
+# them (or to the code) rebuilds the page.
+
+
+rule render_summary:
+    input:
+        summary="results/eval/summary.json",
+        fold_metrics=expand(
+            "results/eval/{model}/{split}/metrics.json", model=MODELS, split=SPLITS
+        ),
+        confusion=expand("results/eval/{model}_confusion_subject.png", model=MODELS),
+        interpret=[
+            f"results/interpret/{model}/importance.png"
+            for model in ("stgcn", "gait_baseline", "movement_baseline")
+            if model in MODELS
+        ],
+        table="results/features/features.parquet",
+        # Gait task: the cohort's gait curves are drawn from the per-video cycle curves;
+        # infant task: the movement-feature figure is embedded as it is.
+        features=(
+            "results/features/figures/movement_features.png"
+            if INFANT
+            else expand("results/features/{video_id}.curves.npz", video_id=VIDEOS)
+        ),
+        qc="results/qc/summary.tsv",
+        validation=(
+            [
+                "results/validation/pose_accuracy.json",
+                "results/validation/"
+                + ("preprocess_accuracy" if INFANT else "feature_accuracy")
+                + ".json",
+            ]
+            if SYNTHETIC
+            else []
+        ),
+        code=CODE["summary"],
+    output:
+        report(
+            "results/report/summary.html",
+            category="models",
+            caption="../report/summary.rst",
+        ),
+    params:
+        models=MODELS,
+        splits=SPLITS,
+        task=TASK,
+        labels=LABELS,
+    log:
+        "logs/report/summary.log",
+    benchmark:
+        "benchmarks/report/summary.tsv"
+    conda:
+        "../../envs/motorflow.yaml"
+    script:
+        "../scripts/render_summary.py"
