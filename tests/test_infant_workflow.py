@@ -142,8 +142,8 @@ def test_mlflow_records_each_ablation_with_its_network_settings(infant_run):
 
     wd, _ = infant_run
     client = MlflowClient(f"sqlite:///{wd / 'results/mlflow/mlflow.db'}")
-    exp = client.get_experiment_by_name("motorflow")
-    found = client.search_runs([exp.experiment_id], max_results=1000)
+    exp = json.loads((wd / "results/mlflow/runs.json").read_text())["experiment_id"]
+    found = client.search_runs([exp], max_results=1000)
     parents = {
         r.data.tags["motorflow.model"]: r.data.params
         for r in found
