@@ -178,6 +178,16 @@ def test_clean_code_change_plans_clean_and_downstream_only(tiny_run, tmp_path):
 FEATURE_RULES = {"extract_features", "aggregate_features", "plot_gait_curves", "validate_features"}
 # Rules downstream of any model's training: evaluation, aggregation, tracking.
 EVAL_RULES = {"evaluate_fold", "aggregate_metrics", "log_mlflow", "render_summary"}
+# What a change of models.optim.epochs reruns: the torch models, the Grad-CAM ranking that
+# reads the trained ST-GCN, and everything downstream of training.
+EPOCHS_RULES = {
+    "train_stgcn",
+    "train_two_stream_skeleton",
+    "train_fusion_xattn",
+    "rank_keypoints",
+    "aggregate_importance",
+    "all",
+} | EVAL_RULES
 # Models that read gait features, and their downstream.
 MODEL_RULES = {"train_gait_baseline", "train_fusion_xattn", "plot_feature_importance"} | EVAL_RULES
 # Models (and rules) that read only the cleaned skeletons.
@@ -473,14 +483,7 @@ def test_training_param_change_plans_training_and_downstream_only(tiny_run):
     jobs = planned(tiny_run, "--configfile", "config/tiny.yaml", override)
     # The torch models retrain; nothing upstream (pose, clean, features) nor the
     # gait-feature baseline (it has no epochs) is planned.
-    assert set(jobs) == {
-        "train_stgcn",
-        "train_two_stream_skeleton",
-        "train_fusion_xattn",
-        "rank_keypoints",
-        "aggregate_importance",
-        "all",
-    } | EVAL_RULES
+    assert set(jobs) == EPOCHS_RULES
     assert jobs["evaluate_fold"] == 9  # 3 torch models x 3 splits
     override = write_config(tiny_run, "topk.yaml", {"models": {"fusion_xattn": {"top_k": 10}}})
     jobs = planned(tiny_run, "--configfile", "config/tiny.yaml", override)

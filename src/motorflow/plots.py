@@ -23,6 +23,26 @@ JOINT_TITLES = {
 }
 
 
+def _finish_cycle_figure(
+    fig, axes, ylabel: str, *, legend_from, legend_title: str | None = None, title: str = ""
+) -> None:
+    """Titles, axes and legend shared by the per-video and the cohort gait-curve figures."""
+    for ax, joint in zip(axes, JOINTS3, strict=True):
+        ax.set_title(JOINT_TITLES[joint], fontsize=10)
+        ax.set_xlabel("gait cycle (%)")
+        ax.set_xlim(0, 100)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel(ylabel)
+    handles, names = legend_from.get_legend_handles_labels()
+    if handles:
+        fig.legend(
+            handles, names, loc="upper right", fontsize=8, frameon=False, title=legend_title
+        )
+    if title:
+        fig.suptitle(title, x=0.01, ha="left", fontsize=11)
+    fig.tight_layout(rect=(0, 0, 0.9, 1))
+
+
 def plot_gait_curves(
     curves: dict[str, np.ndarray],
     out_path: str | Path,
@@ -56,17 +76,7 @@ def plot_gait_curves(
                 )
             if stance_pct and np.isfinite(stance_pct.get(side, np.nan)):
                 ax.axvline(stance_pct[side], color=colour, ls="--", lw=0.8)
-        ax.set_title(JOINT_TITLES[joint], fontsize=10)
-        ax.set_xlabel("gait cycle (%)")
-        ax.set_xlim(0, 100)
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("angle (deg)")
-    handles, labels = axes[1].get_legend_handles_labels()
-    if handles:
-        fig.legend(handles, labels, loc="upper right", fontsize=8, frameon=False)
-    if title:
-        fig.suptitle(title, x=0.01, ha="left", fontsize=11)
-    fig.tight_layout(rect=(0, 0, 0.9, 1))
+    _finish_cycle_figure(fig, axes, "angle (deg)", legend_from=axes[1], title=title)
     with atomic_path(out_path) as tmp:
         fig.savefig(tmp, format=Path(out_path).suffix.lstrip(".") or "png", dpi=110)
     plt.close(fig)
@@ -241,20 +251,14 @@ def cohort_gait_curves_figure(
         for j, ax in enumerate(axes):
             ax.fill_between(x, mean[j] - sd[j], mean[j] + sd[j], color=colour, alpha=0.18, lw=0)
             ax.plot(x, mean[j], color=colour, lw=2.0, label=f"{label} (n={len(stack)})")
-    for ax, joint in zip(axes, JOINTS3, strict=True):
-        ax.set_title(JOINT_TITLES[joint], fontsize=10)
-        ax.set_xlabel("gait cycle (%)")
-        ax.set_xlim(0, 100)
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("angle (deg), mean ± 1 SD over videos")
-    handles, names = axes[0].get_legend_handles_labels()
-    if handles:
-        fig.legend(
-            handles, names, loc="upper right", fontsize=8, frameon=False, title="label (videos)"
-        )
-    if title:
-        fig.suptitle(title, x=0.01, ha="left", fontsize=11)
-    fig.tight_layout(rect=(0, 0, 0.9, 1))
+    _finish_cycle_figure(
+        fig,
+        axes,
+        "angle (deg), mean ± 1 SD over videos",
+        legend_from=axes[0],
+        legend_title="label (videos)",
+        title=title,
+    )
     try:
         if isinstance(out, str | Path):
             with atomic_path(out) as tmp:

@@ -14,6 +14,7 @@ A pose file is an ``.npz`` with
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -26,11 +27,6 @@ from pathlib import Path
 import numpy as np
 
 from motorflow.skeleton import JOINT_NAMES, N_JOINTS
-
-# mkstemp creates files readable by their owner only; results get the permissions any other
-# new file would (the process umask), so colleagues on a shared server can read them.
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 
 # atomic_path's temporaries: ".{name}.{8 random characters of mkstemp}.motorflow-tmp".
 TEMP_SUFFIX = ".motorflow-tmp"
@@ -142,11 +138,23 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        os.chmod(tmp_path, 0o666 & ~_UMASK)
+        os.chmod(tmp_path, new_file_mode())
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+@functools.cache
+def new_file_mode() -> int:
+    """The mode a new file gets under the process umask (read once, on first write).
+
+    mkstemp creates files readable by their owner only; results get what any other new file
+    would, so colleagues on a shared server can read them.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def remove_stale_temporaries(root: str | os.PathLike) -> list[Path]:
