@@ -395,3 +395,95 @@ def test_data_dictionary_covers_every_column():
     doc = (Path(__file__).resolve().parents[1] / "docs" / "features.md").read_text()
     for name in (*F.GAIT_COLUMNS, *F.DEVIATION_COLUMNS):
         assert f"`{name}`" in doc, name
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _swap_legs(pose: PoseData, frames: np.ndarray) -> PoseData:
+    """Exchange the left and right leg labels on ``frames`` (a pose model's leg swap)."""
+    kp = pose.keypoints.copy()
+    for p in ("hip", "knee", "ankle", "heel", "toe"):
+        a, b = INDEX[f"left_{p}"], INDEX[f"right_{p}"]
+        kp[np.ix_(frames, [a, b])] = kp[np.ix_(frames, [b, a])]
+    return PoseData(keypoints=kp, fps=pose.fps, frame_size=pose.frame_size, backend="analytic")
+
+
+@pytest.mark.parametrize("stride_s", [0.9, 1.1, 1.5])
+def test_label_free_cadence_is_blind_to_leg_swaps(stride_s):
+    w = Walker(stride_s=stride_s, speed=1.4 / stride_s)
+    pose = render(w)
+    rng = np.random.default_rng(4)
+    n = pose.n_frames
+    swapped = np.zeros(n, bool)
+    for start in rng.choice(n - 20, 6, replace=False):  # long stretches, ~40 % of frames
+        swapped[start : start + int(rng.integers(8, 20))] = True
+    for p in (pose, _swap_legs(pose, np.flatnonzero(swapped))):
+        r = F.gait_features(p)
+        assert r.info["cadence_label_free"] == pytest.approx(120 / stride_s, rel=0.01)
+
+
+def test_leg_swaps_never_give_a_contradictory_row():
+    """Swapped stretches add or drop contacts: the row is either right or NaN with a reason."""
+    w = Walker()
+    pose = render(w)
+    rng = np.random.default_rng(5)
+    outcomes = set()
+    for _ in range(12):
+        swapped = np.zeros(pose.n_frames, bool)
+        for start in rng.choice(pose.n_frames - 30, 4, replace=False):
+            swapped[start : start + int(rng.integers(10, 30))] = True
+        r = F.gait_features(_swap_legs(pose, np.flatnonzero(swapped)))
+        f = r.features
+        if r.info["status"] == "ok":
+            assert F.consistency_problems(f) == []
+            if np.isfinite(f["cadence_steps_per_min"]):
+                assert f["cadence_steps_per_min"] == pytest.approx(120 / w.stride_s, rel=0.10)
+            outcomes.add("ok")
+        else:
+            assert all(np.isnan(v) for v in f.values())
+            assert r.info["reason"]
+            outcomes.add(r.info["reason"].split(":")[0])
+    # The check is exercised: some swap patterns do corrupt the events.
+    assert "inconsistent gait events" in outcomes or "too few gait cycles" in outcomes
+
+
+def test_cadence_disagreement_voids_the_row_and_names_both_values():
+    pose = render(Walker())
+    r = F.gait_features(pose, F.FeatureConfig(max_cadence_disagreement=0.10))
+    assert r.info["status"] == "ok"
+    free = r.info["cadence_label_free"]
+    # No two estimates agree to 1e-9: the check then voids the row.
+    r2 = F.gait_features(pose, F.FeatureConfig(max_cadence_disagreement=1e-9))
+    assert r2.info["status"] == "failed"
+    assert "disagrees with the foot separation" in r2.info["reason"]
+    assert f"{free:.1f}" in r2.info["reason"]
+    assert all(np.isnan(v) for v in r2.features.values())
+
+
+def test_consistency_problems_catch_contradictions():
+    ok = {"cadence_steps_per_min": 120.0, "stride_time_s": 1.0, "step_time_s": 0.5,
+          "stance_pct_left": 62.0, "stance_pct_right": 60.0, "double_support_pct": 22.5,
+          "step_length_leg": 0.7, "stride_length_leg": 1.41}  # fmt: skip
+    assert F.consistency_problems(ok) == []
+    # The user-reported case: 193 steps/min with a stride of 1.35 s.
+    bad = ok | {"cadence_steps_per_min": 193.0, "stride_time_s": 1.35, "step_time_s": 0.31}
+    texts = [t for t, _ in F.consistency_problems(bad)]
+    assert any("193.0" in t and "1.350" in t for t in texts)
+    assert all(cols == F.GAIT_COLUMNS for _, cols in F.consistency_problems(bad))
+    stance = F.consistency_problems(ok | {"double_support_pct": 70.0})
+    assert len(stance) == 1 and "double support" in stance[0][0]
+    assert "stance_pct_left" in stance[0][1] and "cadence_steps_per_min" not in stance[0][1]
+    assert F.consistency_problems(ok | {"stance_pct_right": 101.0})
+    assert F.consistency_problems(ok | {"step_length_leg": 0.5})
+    # NaN is an answer, not a contradiction.
+    assert F.consistency_problems({k: float("nan") for k in ok}) == []
+
+
+def test_stance_needs_the_toes():
+    pose = render(Walker())
+    names = [n for n in JOINT_NAMES if not n.endswith("_toe")]
+    f = F.gait_features(pose, joints=names).features
+    assert all(np.isnan(f[c]) for c in ("stance_pct_left", "stance_pct_right",
+                                        "double_support_pct"))  # fmt: skip
+    assert np.isfinite(f["cadence_steps_per_min"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -135,6 +136,15 @@ def test_tiny_run_features(tiny_run):
     bad = table[table["status"] != "ok"]
     assert bad["reason"].str.len().gt(0).all()
     assert bad["cadence_steps_per_min"].isna().all()
+    # Every row of the run is internally consistent, and its cadence agrees with the
+    # label-free one its QC record carries.
+    from motorflow.features import consistency_problems
+
+    for row in ok.to_dict("records"):
+        assert consistency_problems(row) == [], row["video_id"]
+        qc = json.loads((tiny_run / f"results/features/{row['video_id']}.json").read_text())
+        free = qc["cadence_label_free"]
+        assert row["cadence_steps_per_min"] == pytest.approx(free, rel=0.10), row["video_id"]
     # Level I is the deviation reference: it deviates least.  A tiny cohort may lack the 3
     # level-I subjects with features a reference needs: then the scores are NaN, never made up.
     from motorflow.features import load_reference

@@ -76,6 +76,11 @@ class FeatureConfig:
     # Fore-aft range of the feet around the hips (leg lengths, 5th-95th percentile) above
     # which the view is a side view (walking shows ~0.6-1.0; a frontal view ~0.2).
     min_foot_excursion: float = 0.35
+    # Checks of every row (see consistency_problems): the event-based cadence may differ
+    # from the label-free one (foot separation) by this fraction, and the relations between
+    # features (cadence × stride time / 120 = 1, ...) may be off by this fraction.
+    max_cadence_disagreement: float = 0.10
+    consistency_tolerance: float = 0.05
 
     @classmethod
     def from_mapping(cls, mapping: dict | None) -> FeatureConfig:
@@ -249,6 +254,8 @@ for _side in SIDES:
     FEATURE_JOINTS[f"hip_rom_deg_{_side}"] = _all(_EVENTS, _HIP[_side])
     FEATURE_JOINTS[f"ankle_rom_deg_{_side}"] = _all(_EVENTS, _ANKLE[_side])
 FEATURE_JOINTS["trunk_sway_deg"] = _all(_EVENTS, _TRUNK)
+for _name in ("stance_pct_left", "stance_pct_right", "double_support_pct"):
+    FEATURE_JOINTS[_name] = _all(_EVENTS, _any("left_toe"), _any("right_toe"))
 # The deviation scores use every curve of both sides.
 for _name in DEVIATION_COLUMNS:
     FEATURE_JOINTS[_name] = _all(
@@ -391,6 +398,109 @@ def _extrema(x: np.ndarray, fps: float, valid: np.ndarray) -> np.ndarray:
     )  # fmt: skip
     peaks = [i for i in peaks if valid[i]]
     return np.array([_parabolic(filled, i) / fps for i in peaks])
+
+
+def label_free_cadence(
+    feet: dict[str, np.ndarray],
+    scale: np.ndarray,
+    fps: float,
+    valid: np.ndarray,
+    vertical_only: bool = False,
+) -> float:
+    """Cadence (steps/min) from the separation of the two feet, blind to their labels.
+
+    The distance between the feet (T, 2 → T) peaks once per step whichever foot is in front,
+    and it is the same whether or not the pose model exchanged the left and right labels, so
+    it checks the event-based cadence independently of the leg-label errors that corrupt it.
+    The dominant frequency of the detrended separation within 30–240 steps/min (Hann-windowed,
+    zero-padded periodogram, parabolic peak) over the ``valid`` frames (NaN elsewhere,
+    interpolated).  NaN with less than 1.5 s of valid frames.  ``vertical_only`` for a
+    frontal view: there the sideways separation is the step width, nearly constant, while
+    the leading foot stands lower in the image (nearer the camera), once per step.
+    """
+    diff = feet["left"] - feet["right"]
+    sep = np.abs(diff[:, 1]) if vertical_only else np.linalg.norm(diff, axis=-1)
+    sep = sep / scale
+    sep = np.where(valid, sep, np.nan)
+    ok = np.flatnonzero(np.isfinite(sep))
+    if len(ok) < 1.5 * fps:
+        return float("nan")
+    x = _interp_nan(sep[ok[0] : ok[-1] + 1])
+    y = signal.detrend(x)
+    if not np.any(y):
+        return float("nan")
+    f, p = signal.periodogram(y, fs=fps, nfft=max(8192, 16 * len(y)), window="hann")
+    band = np.flatnonzero((f >= 0.5) & (f <= 4.0))
+    if not band.size:
+        return float("nan")
+    i = band[int(np.argmax(p[band]))]
+    # Unequal left and right steps (hemiplegia) add a once-per-stride component that can
+    # outweigh the steps: the step frequency is then the strong harmonic at twice it.
+    j = int(np.argmin(np.abs(f - 2 * f[i])))
+    near = p[max(j - 3, 0) : j + 4]
+    if f[j] <= 4.0 and near.size and near.max() >= 0.25 * p[i]:
+        i = max(j - 3, 0) + int(np.argmax(near))
+    return float(60.0 * np.interp(_parabolic(p, i), np.arange(len(f)), f))
+
+
+# Columns that rest on the toe-off events, and on the footprints of the steps.
+_STANCE_COLUMNS = ("stance_pct_left", "stance_pct_right", "double_support_pct")
+_LENGTH_COLUMNS = (
+    "step_length_leg",
+    "stride_length_leg",
+    "step_length_m",
+    "stride_length_m",
+    "step_length_asymmetry",
+)
+
+
+def consistency_problems(f: dict[str, float], tol: float = 0.05) -> list[tuple[str, tuple]]:
+    """Relations every feature row must satisfy: (sentence, columns it voids) per violation.
+
+    * cadence × stride time / 120 = 1 and two mean step times = one mean stride: else the
+      initial contacts are wrong and every column is void (``GAIT_COLUMNS``);
+    * 0 < stance < 100 % on each side and 0 ≤ double support ≤ each stance (within
+      ``100 × tol`` pp): else the toe-offs are wrong and the stance columns are void;
+    * two mean step lengths = the stride length: else the footprints are.
+
+    ``tol`` is the relative tolerance of the ratios.  NaN values are not checked (NaN is an
+    answer with a reason, not a contradiction).
+    """
+
+    def val(name: str) -> float:
+        v = f.get(name, float("nan"))
+        return float(v) if v is not None else float("nan")
+
+    out: list[tuple[str, tuple]] = []
+    cad, stride, step = val("cadence_steps_per_min"), val("stride_time_s"), val("step_time_s")
+    if np.isfinite(cad * stride) and abs(cad * stride / 120.0 - 1.0) > tol:
+        out.append((
+            f"cadence {cad:.1f} steps/min × stride time {stride:.3f} s / 120 = "
+            f"{cad * stride / 120.0:.2f}, not 1",
+            GAIT_COLUMNS,
+        ))  # fmt: skip
+    if np.isfinite(step * stride) and abs(2 * step / stride - 1.0) > tol:
+        out.append((
+            f"two step times (2 × {step:.3f} s) differ from the stride time {stride:.3f} s",
+            GAIT_COLUMNS,
+        ))  # fmt: skip
+    stance = {s: val(f"stance_pct_{s}") for s in SIDES}
+    for s, v in stance.items():
+        if np.isfinite(v) and not 0.0 < v < 100.0:
+            out.append((f"{s} stance {v:.1f} % outside 0–100 %", _STANCE_COLUMNS))
+    ds = val("double_support_pct")
+    if np.isfinite(ds) and all(np.isfinite(v) for v in stance.values()):
+        if ds > min(stance.values()) + 100 * tol or ds < -100 * tol:
+            out.append(
+                (f"double support {ds:.1f} % outside 0 and the shorter stance", _STANCE_COLUMNS)
+            )
+    sl, stl = val("step_length_leg"), val("stride_length_leg")
+    if np.isfinite(sl * stl) and stl > 0 and abs(2 * sl / stl - 1.0) > tol:
+        out.append((
+            f"two step lengths (2 × {sl:.3f}) differ from the stride length {stl:.3f}",
+            _LENGTH_COLUMNS,
+        ))  # fmt: skip
+    return out
 
 
 def _still_events(
@@ -724,6 +834,11 @@ def _gait_features(
                 both += max(0.0, hi - lo)
         ds.append(100 * both / (t1 - t0))
     f["double_support_pct"] = float(np.mean(ds))
+    # Toe-off is the toe's event: read off a heel or an ankle it comes early (the heel rises
+    # before the toes leave the floor), so stance and double support need both toes.
+    if not all(f"{s}_toe" in foot_pts[s] for s in SIDES):
+        for c in _STANCE_COLUMNS:
+            f[c] = float("nan")
 
     spatial = info["view"] == "side"
 
@@ -820,6 +935,35 @@ def _gait_features(
     if info["view"] == "frontal":
         info["reason"] = (
             "frontal view: spatial features and sagittal angles are not observable (NaN)"
+        )
+
+    # --- checks: an independent cadence and the relations between the features.  A row that
+    # fails them is never published: the events behind it are wrong (typically leg-label
+    # errors adding or dropping contacts), so every feature built on them is NaN.
+    with np.errstate(all="ignore"):
+        feet = {s: np.nanmean(np.stack([J(p) for p in foot_pts[s]], 1), axis=1) for s in SIDES}
+    free = label_free_cadence(feet, scale, fps, walking & known, info["view"] == "frontal")
+    info["cadence_label_free"] = round(free, 2) if np.isfinite(free) else None
+    problems: list[tuple[str, tuple]] = []
+    cad = f["cadence_steps_per_min"]
+    if np.isfinite(free) and abs(cad / free - 1.0) > cfg.max_cadence_disagreement:
+        problems.append((
+            f"cadence from the gait events {cad:.1f} steps/min disagrees with the foot "
+            f"separation's {free:.1f} steps/min ({100 * (cad / free - 1):+.0f} %)",
+            GAIT_COLUMNS,
+        ))  # fmt: skip
+    problems += consistency_problems(f, cfg.consistency_tolerance)
+    if problems:
+        info["checks_failed"] = [text for text, _ in problems]
+        void = {c for _, cols in problems for c in cols}
+        if void >= set(GAIT_COLUMNS):
+            reason = "inconsistent gait events: " + "; ".join(info["checks_failed"])
+            return _failed_with_events(reason, info, events)
+        for c in void:
+            f[c] = float("nan")
+        info["reason"] = "; ".join(
+            [str(info["reason"])] * bool(info["reason"])
+            + [f"{text} ({', '.join(cols)} NaN)" for text, cols in problems]
         )
     return GaitResult(features=f, info=info, events=events, curves=curves)
 
@@ -1038,6 +1182,8 @@ def run(
             {
                 **{k: result.info.get(k) for k in INFO_COLUMNS},
                 "n_cycles": result.features.get("n_cycles"),
+                "cadence_label_free": result.info.get("cadence_label_free"),
+                "checks_failed": result.info.get("checks_failed", []),
                 "joints": sorted(joints) if joints is not None else "all",
                 "events": result.events,
                 "config": cfg.to_dict(),
