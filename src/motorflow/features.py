@@ -834,9 +834,10 @@ def _gait_features(
                 both += max(0.0, hi - lo)
         ds.append(100 * both / (t1 - t0))
     f["double_support_pct"] = float(np.mean(ds))
-    # Toe-off is the toe's event: read off a heel or an ankle it comes early (the heel rises
-    # before the toes leave the floor), so stance and double support need both toes.
-    if not all(f"{s}_toe" in foot_pts[s] for s in SIDES):
+    # Side view: toe-off is the toe's extreme; read off a heel or an ankle it comes early
+    # (the heel rises before the toes leave the floor), so stance needs both toes there.
+    # (The mapping asks for the toes in every view, which over-states a frontal view's need.)
+    if info["view"] == "side" and not all(f"{s}_toe" in foot_pts[s] for s in SIDES):
         for c in _STANCE_COLUMNS:
             f[c] = float("nan")
 
