@@ -585,3 +585,21 @@ def test_comparison_line_format():
         "fusion_xattn vs stgcn (subject level): Δaccuracy = +3.1 pp [\u22126.2, 12.5], "
         "exact McNemar p = 0.73 (5 vs 4 discordant subjects, 32 paired)"
     )
+
+
+def test_repeats_report_each_repeats_pooled_metric_and_their_range():
+    df = make_preds(24, accuracy=0.7, seed=21, repeats=3)
+    summary = ev.summarise({"stgcn": df}, LABELS, n_boot=50)
+    recs = summary["repeats"]["stgcn"]["video"]
+    assert [r["repeat"] for r in recs] == [0, 1, 2]
+    for r in recs:
+        rows = df[df["repeat"] == r["repeat"]]
+        assert r["accuracy"] == pytest.approx((rows["label"] == rows["pred"]).mean())
+    accs = [100 * r["accuracy"] for r in recs]
+    table = ev.format_table(summary)
+    assert "Spread across repeated cross-validation" in table
+    line = next(x for x in table.splitlines() if x.startswith("| stgcn | video | 3 |"))
+    assert f"{max(accs) - min(accs):.1f}" in line
+    # One repeat: nothing to spread.
+    one = ev.summarise({"stgcn": make_preds(24, seed=22)}, LABELS, n_boot=50)
+    assert "Spread across" not in ev.format_table(one)

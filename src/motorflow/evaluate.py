@@ -512,6 +512,17 @@ def point_estimate(preds: pd.DataFrame, labels: Sequence[str], level: str) -> di
     return {name: _nanmean([m[name] for m in per_repeat]) for name in metric_names(labels)}
 
 
+def repeat_metrics(preds: pd.DataFrame, labels: Sequence[str], level: str) -> list[dict]:
+    """Each repeat's metrics on its pooled out-of-fold rows: how much a number moves when
+    only the assignment of subjects to folds changes (``cv.repeats``)."""
+    labels = _labels(labels)
+    rows = level_rows(preds, labels, level)
+    return [
+        {"repeat": int(rep), **compute_metrics(g["label"], g["pred"], labels)}
+        for rep, g in rows.groupby("repeat", sort=True)
+    ]
+
+
 def _bootstrap_distribution(
     preds: pd.DataFrame, labels: list[str], level: str, *, n_boot: int, seed: int
 ) -> dict[str, np.ndarray]:
@@ -618,9 +629,10 @@ def summarise(
     weighted kappa; for nominal classes (general movements) it is left out of the table.
 
     ``predictions``: model → its pooled out-of-fold predictions (all splits, all repeats).
-    Returns ``{"metrics", "splits", "confusion", "comparison", "majority_rate", "n",
-    "labels", "baseline", "n_boot", "seed", "alpha"}`` (``splits``: model → one record per
-    (repeat, split, level) with that split's own metrics); see the module docstring.
+    Returns ``{"metrics", "splits", "repeats", "confusion", "comparison", "majority_rate",
+    "n", "labels", "baseline", "n_boot", "seed", "alpha"}`` (``splits``: model → one record
+    per (repeat, split, level) with that split's own metrics; ``repeats``: model → level →
+    one record per repeat with its pooled metrics); see the module docstring.
     """
     labels = _labels(labels)
     names = metric_names(labels)
@@ -633,6 +645,7 @@ def summarise(
     majority: dict = {}
     counts: dict = {}
     splits: dict = {}
+    repeats: dict = {}
     for model, df in preds.items():
         per_split = split_metrics(df, labels)
         splits[model] = per_split.to_dict(orient="records")
@@ -641,6 +654,7 @@ def summarise(
             rows = level_rows(df, labels, level)
             cis = bootstrap_cis(df, labels, level, n_boot=n_boot, seed=seed, alpha=alpha)
             level_splits = per_split[per_split["level"] == level]
+            repeats.setdefault(model, {})[level] = repeat_metrics(df, labels, level)
             metrics[model][level] = {
                 name: {
                     "mean": _nanmean(level_splits[name]),
@@ -673,6 +687,7 @@ def summarise(
     return {
         "metrics": metrics,
         "splits": splits,
+        "repeats": repeats,
         "confusion": confusions,
         "comparison": comparison,
         "majority_rate": majority,
@@ -844,6 +859,31 @@ def format_table(summary: Mapping) -> str:
             for name, _ in shown:
                 cells.append(_cell(values.get(name), percent=name in PERCENT_METRICS))
             cells.append(_fmt(100 * _get(majority, model, level), 1))
+            lines.append("| " + " | ".join(cells) + " |")
+    spread = [
+        (model, level, records)
+        for model, by_level in summary.get("repeats", {}).items()
+        for level, records in by_level.items()
+        if len(records) > 1
+    ]
+    if spread:
+        lines += [
+            "",
+            "## Spread across repeated cross-validation",
+            "",
+            "Each repeat's pooled out-of-fold metric (the folds drawn anew, same subjects): "
+            "how far a number moves between repeats alone.",
+            "",
+            "| model | level | repeats | accuracy (%) per repeat | range (pp) "
+            "| macro F1 (%) per repeat | range (pp) |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for model, level, records in spread:
+            cells = [model, level, str(len(records))]
+            for name in ("accuracy", "macro_f1"):
+                vals = np.asarray([r[name] for r in records], dtype=float)
+                cells.append(", ".join(_fmt(100 * v, 1) for v in vals))
+                cells.append(_fmt(100 * (np.nanmax(vals) - np.nanmin(vals)), 1))
             lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "## Paired comparisons", ""]
     if summary.get("comparison"):
