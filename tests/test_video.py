@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import os
+import subprocess
+import sys
+import time
 
 import av
 import numpy as np
@@ -184,6 +189,130 @@ def test_writer_non_integer_fps(tmp_path):
             vw.write(make_frame(i))
     assert probe(out).fps == pytest.approx(29.97, abs=0.01)
     assert sum(1 for _ in iter_frames(out)) == N
+
+
+# ------------------------------------------------------------------------------ reproducible bytes
+
+# A tiny cohort: one 336x192 video of 1.5 strides (about 30 frames at 15 fps).
+TINY_COHORT = """\
+synthetic:
+  seed: 7
+  subjects_per_level: 1
+  videos_per_subject: 1
+  fps: 15.0
+  width: 336
+  height: 192
+  strides: 1.5
+  p_second_person: 0.0
+  p_oblique: 0.0
+  p_portrait: 0.0
+"""
+
+# Parallel load: encodes noisy frames with VideoWriter until killed (at most 5 min).
+LOAD_SCRIPT = """\
+import sys, time
+import numpy as np
+from motorflow.video import VideoWriter
+rng, end = np.random.default_rng(), time.monotonic() + 300
+while time.monotonic() < end:
+    with VideoWriter(sys.argv[1], 320, 240, 25.0) as vw:
+        for _ in range(40):
+            vw.write(rng.integers(0, 256, (240, 320, 3), np.uint8))
+"""
+
+
+def _sha256(path) -> str:
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+# Encodes fixed frames with VideoWriter and prints the file's sha256; argv: out, mode
+# ("fallback": as where x264's CPU flags cannot be read).
+ENCODE_SCRIPT = """\
+import hashlib, sys
+import numpy as np
+from motorflow import video
+if sys.argv[2] == "fallback":
+    video._x264_asm_flags = lambda: None
+rng = np.random.default_rng(5)
+base = rng.integers(0, 256, (240, 320, 3), np.uint8)
+with video.VideoWriter(sys.argv[1], 320, 240, 25.0) as vw:
+    for i in range(40):
+        frame = np.roll(base, 4 * i, axis=1) // 2
+        frame[60:120, 5 * i : 5 * i + 40] = (40, 60, 230)
+        vw.write(frame)
+print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest())
+"""
+
+
+@pytest.mark.parametrize("mode", ["asm", "fallback"])
+def test_writer_bytes_independent_of_heap_contents(tmp_path, mode):
+    """Same frames, same bytes, whatever fresh heap memory holds (glibc's MALLOC_PERTURB_).
+
+    With x264's AVX-512 code, MB-tree and B-frames, the bytes depended on it (an uninitialised
+    read): the cause of the differing re-renders. Checks both VideoWriter settings.
+    """
+    digests = set()
+    for k, perturb in enumerate(("", "85", "170")):
+        env = {**os.environ, "MALLOC_PERTURB_": perturb}
+        out = subprocess.run(
+            [sys.executable, "-c", ENCODE_SCRIPT, str(tmp_path / f"{k}.mp4"), mode],
+            env=env, capture_output=True, text=True, timeout=120, check=True,
+        )  # fmt: skip
+        digests.add(out.stdout.strip())
+    assert len(digests) == 1, digests
+
+
+def test_writer_x264_settings_applied(h264_clip):
+    """PyAV passes VideoWriter's options to x264: its SEI in the file lists them."""
+    data = open(h264_clip, "rb").read()
+    sei = data[data.index(b"x264 - core") :].split(b"\x00", 1)[0].decode()
+    for opt in ("threads=1", "lookahead_threads=1", "sliced_threads=0", "crf=20.0"):
+        assert f" {opt} " in sei, sei
+    assert video_mod.x264_params().startswith("threads=1:lookahead-threads=1:sliced-threads=0")
+    if video_mod._x264_asm_flags() is not None:
+        assert not video_mod._x264_asm_flags() & video_mod.X264_CPU_AVX512
+
+
+def test_synth_video_byte_identical_across_processes_under_load(tmp_path):
+    """One cohort video rendered by two separate ``motorflow synth`` processes, at the same
+    time and next to two other encodes, gives byte-identical mp4 files.
+
+    The second render runs with glibc's MALLOC_PERTURB_, so fresh heap memory holds other
+    bytes than in the first: an encoder that reads memory nobody wrote (x264's AVX-512 code,
+    the cause of the differing re-renders) gives a different file, not only by chance.
+    """
+    cfg = tmp_path / "cohort.yaml"
+    cfg.write_text(TINY_COHORT)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("MALLOC_PERTURB_", None)
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    load_cmd = [sys.executable, "-c", LOAD_SCRIPT]
+    load = [subprocess.Popen([*load_cmd, str(tmp_path / f"l{k}.mp4")], env=env, **quiet)
+            for k in range(2)]  # fmt: skip
+    try:
+        time.sleep(1.0)  # the load is encoding before the renders start
+        renders = []
+        for k, perturb in enumerate((None, "85")):
+            run_env = dict(env) if perturb is None else {**env, "MALLOC_PERTURB_": perturb}
+            cmd = [sys.executable, "-m", "motorflow.cli", "synth", "--config", str(cfg),
+                   "--out", str(tmp_path / f"run{k}"), "--video-id", "synI01_v1"]  # fmt: skip
+            renders.append(
+                subprocess.Popen(cmd, env=run_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            )
+        for r in renders:
+            out, err = r.communicate(timeout=240)
+            assert r.returncode == 0, err.decode()[-2000:]
+        assert all(p.poll() is None for p in load), "a load encode died: no parallel load"
+    finally:
+        for p in load:
+            p.kill()
+            p.wait()
+    a, b = (tmp_path / f"run{k}" / "videos" / "synI01_v1.mp4" for k in range(2))
+    if _sha256(a) != _sha256(b):
+        fa, fb = list(iter_frames(a)), list(iter_frames(b))
+        diff = max(int(np.abs(x.astype(int) - y).max()) for x, y in zip(fa, fb, strict=True))
+        pytest.fail(f"re-render differs byte-wise: {len(fa)} frames, decoded max diff {diff}")
+    assert probe(a).n_frames > 10
 
 
 # ------------------------------------------------------------------------------ bad input

@@ -6,7 +6,11 @@ one at a time so memory does not grow with video length.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import os
+import platform
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -118,8 +122,57 @@ def iter_frames(path: str | os.PathLike, rgb: bool = False) -> Iterator[np.ndarr
                 )
 
 
+X264_CPU_AVX512 = 1 << 16  # x264.h: AVX-512 {F, CD, BW, DQ, VL}
+_X264_THREADS = "threads=1:lookahead-threads=1:sliced-threads=0"
+_X86 = platform.machine().lower() in {"x86_64", "amd64", "x86", "i386", "i686"}
+
+
+@functools.cache
+def _x264_asm_flags() -> int | None:
+    """The CPU flags x264 detects here, less AVX-512; None where they cannot be read.
+
+    Asks the libx264 that PyAV loads (the wheel's copy in ``av.libs``, else the system's)
+    through its exported ``x264_cpu_detect``.
+    """
+    if not _X86:
+        return None  # x264 has AVX-512 code on x86 only
+    here = Path(av.__file__).resolve().parent
+    names = [*sorted(here.parent.glob("av.libs/libx264*")), *sorted(here.glob(".dylibs/libx264*"))]
+    system = ctypes.util.find_library("x264")
+    for name in [*map(str, names), *([system] if system else [])]:
+        try:
+            detect = ctypes.CDLL(name).x264_cpu_detect
+        except (OSError, AttributeError):
+            continue
+        detect.argtypes, detect.restype = [], ctypes.c_uint32
+        return int(detect()) & ~X264_CPU_AVX512
+    return None
+
+
+def x264_params() -> str:
+    """``x264-params`` of VideoWriter: single-threaded, and never x264's AVX-512 code.
+
+    Measured (PyAV 18.1.0, x264 core 165, an AVX-512 CPU): with x264's default asm the bytes
+    depended on what the heap held before (glibc's MALLOC_PERTURB_ changed them; same frames,
+    same options, one thread) as soon as MB-tree and B-frames were both on: an AVX-512 routine
+    reads memory nobody wrote, so re-renders differed at random and more often under
+    parallel load. With the AVX-512 flag off, or asm=0, or bframes=0, or mbtree=0, the bytes
+    no longer depend on it. Where x264's CPU flags cannot be read (``_x264_asm_flags``),
+    B-frames are turned off instead: also deterministic, files 21-37 % larger (measured on
+    three cohort videos at unchanged PSNR).
+    """
+    flags = _x264_asm_flags()
+    if flags is not None:
+        return f"{_X264_THREADS}:asm={flags}"
+    return f"{_X264_THREADS}:bframes=0" if _X86 else _X264_THREADS
+
+
 class VideoWriter:
-    """H.264 writer that only creates ``path`` if every frame was written (atomic rename)."""
+    """H.264 writer that only creates ``path`` if every frame was written (atomic rename).
+
+    The same frames give the same bytes, in separate processes and under parallel load, on
+    one machine and x264 build (x264's SIMD code differs from CPU to CPU): see x264_params.
+    """
 
     def __init__(
         self, path: str | os.PathLike, width: int, height: int, fps: float, crf: int = 20
@@ -137,20 +190,21 @@ class VideoWriter:
         self._stream = self._container.add_stream("libx264", rate=rate)
         self._stream.width, self._stream.height = self.width, self.height
         self._stream.pix_fmt = "yuv420p"
-        # Single-threaded x264 including lookahead: the workflow runs videos in parallel, and
-        # x264's threaded lookahead made re-renders differ byte-wise (measured).
+        # Single-threaded x264 including lookahead, without its AVX-512 code (x264_params).
+        # PyAV applies these: the x264 SEI in the file reads e.g. threads=1 lookahead_threads=1.
         self._stream.options = {
             "crf": str(self.crf),
             "preset": "veryfast",
-            "x264-params": "threads=1:lookahead-threads=1:sliced-threads=0",
+            "x264-params": x264_params(),
         }
         self._stream.codec_context.thread_count = 1
         self._stream.codec_context.thread_type = "NONE"
         return self
 
     def write(self, frame_bgr: np.ndarray) -> None:
-        # Convert with OpenCV: FFmpeg's swscale bgr24 → yuv420p path gave different bytes
-        # from run to run for the same frames, which breaks byte-identical re-renders.
+        # Converted with OpenCV: same frames, same I420 bytes in every re-render (measured).
+        # FFmpeg's swscale bgr24 → yuv420p was once blamed for differing re-renders, but with
+        # x264_params its output did not vary either: the differences were x264's.
         yuv = cv2.cvtColor(np.ascontiguousarray(frame_bgr), cv2.COLOR_BGR2YUV_I420)
         frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
         for packet in self._stream.encode(frame):
