@@ -69,7 +69,7 @@ class CohortConfig:
     subjects_per_level: int = 8
     videos_per_subject: int = 2
     fps: float = 30.0
-    width: int = 848  # a multiple of 16: reproducible x264 output
+    width: int = 848  # the schema asks for a multiple of 16 (any even size encodes reproducibly)
     height: int = 480
     strides: float = 3.5  # strides walked per video (duration follows from cadence)
     p_second_person: float = 0.25
