@@ -75,11 +75,149 @@ def test_repeats_reshuffle_and_are_named():
     assert folds.split_names(FoldConfig(folds=3, repeats=2)) == sorted(s["split"].unique())
 
 
-def test_subject_with_two_labels_is_named():
+def test_subject_with_two_labels_is_named_when_labels_are_a_trait():
     samples = cohort({"I": 5, "II": 5})
     samples.loc[samples["video_id"] == "I03_v1", "label"] = "II"
-    with pytest.raises(FoldError, match=r"sheet\.tsv: .*I03: I, II"):
-        folds.make_splits(samples, FoldConfig(folds=3), source="sheet.tsv")
+    with pytest.raises(FoldError, match=r"sheet\.tsv: .*I03: I, II.*one_label_per_subject"):
+        folds.make_splits(
+            samples, FoldConfig(folds=3, one_label_per_subject=True), source="sheet.tsv"
+        )
+    # Labels per visit (the default): the same recordings make folds; the subject's labels
+    # are listed in the tables.
+    f, _ = folds.make_splits(samples, FoldConfig(folds=3), source="sheet.tsv")
+    assert f.set_index("subject_id").at["I03", "label"] == "I|II"
+
+
+def longitudinal(n_subjects: int = 24, seed: int = 0) -> pd.DataFrame:
+    """ON/OFF-style cohort: 1-3 sessions of 1-2 videos per subject; a third of the subjects
+    change label between sessions, some only ever 'normal' or only 'impaired'."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for s in range(n_subjects):
+        kind = s % 3  # 0: always normal, 1: always impaired, 2: impaired OFF, normal ON
+        for sess in ("OFF", "ON")[: 1 + (kind == 2 or s % 4 == 0)]:
+            lab = {0: "normal", 1: "impaired"}.get(kind, "impaired" if sess == "OFF" else "normal")
+            for v in range(int(rng.integers(1, 3))):
+                rows.append((f"p{s:02d}_{sess}_{v}", f"p{s:02d}", sess, lab))
+    return pd.DataFrame(rows, columns=["video_id", "subject_id", "session", "label"])
+
+
+def assert_no_subject_crosses(samples: pd.DataFrame, s: pd.DataFrame) -> None:
+    """Per split: one role per subject, so no subject's video is in two of train/val/test."""
+    everyone = set(samples["subject_id"])
+    for name, g in s.groupby("split"):
+        assert g["subject_id"].is_unique, name
+        assert set(g["subject_id"]) == everyone, name
+        role = dict(zip(g["subject_id"], g["role"], strict=True))
+        video_roles = samples["subject_id"].map(role)
+        assert video_roles.groupby(samples["subject_id"]).nunique().max() == 1
+        train = set(g.loc[g["role"] == "train", "subject_id"])
+        assert train.isdisjoint(g.loc[g["role"] == "test", "subject_id"])
+        assert train.isdisjoint(g.loc[g["role"] == "val", "subject_id"])
+        assert set(g.loc[g["role"] == "val", "subject_id"]).isdisjoint(
+            g.loc[g["role"] == "test", "subject_id"]
+        )
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_longitudinal_folds_keep_subjects_whole_for_many_seeds(seed):
+    samples = longitudinal(seed=seed).sample(frac=1.0, random_state=seed)  # any row order
+    assert (samples.groupby("subject_id")["label"].nunique() > 1).sum() >= 6
+    f, s = folds.make_splits(samples, FoldConfig(folds=4, repeats=2, seed=seed))
+    assert_no_subject_crosses(samples, s)
+    # Every subject tested exactly once per repeat; the inner split is not empty.
+    assert (f.groupby(["repeat", "subject_id"]).size() == 1).all()
+    assert len(f) == 2 * samples["subject_id"].nunique()
+    assert s.groupby("split")["role"].apply(lambda r: (r == "val").sum()).min() >= 1
+    # Deterministic in the recordings, not their order in the sheet.
+    f2, s2 = folds.make_splits(
+        samples.sort_values("video_id"), FoldConfig(folds=4, repeats=2, seed=seed)
+    )
+    assert f.equals(f2) and s.equals(s2)
+
+
+def test_longitudinal_folds_stratify_the_recordings_labels():
+    samples = longitudinal(n_subjects=30, seed=3)
+    share = (samples["label"] == "impaired").mean()
+    worst = []
+    for seed in range(10):
+        f, _ = folds.make_splits(samples, FoldConfig(folds=3, seed=seed))
+        fold_of = f.set_index("subject_id")["fold"]
+        per_fold = samples.assign(fold=samples["subject_id"].map(fold_of)).groupby("fold")
+        impaired = per_fold["label"].apply(lambda x: (x == "impaired").mean())
+        worst.append(float((impaired - share).abs().max()))
+        # Folds of similar size in recordings, too.
+        sizes = per_fold.size()
+        assert sizes.max() - sizes.min() <= 0.25 * len(samples)
+    # The share of impaired recordings in every test fold is close to the cohort's (measured
+    # worst 0.05 over these seeds; stratifying subjects on their joined labels gives 0.17,
+    # random subject folds 0.25).
+    assert max(worst) < 0.08, worst
+
+
+def test_class_sizes_count_subjects_carrying_a_label():
+    samples = longitudinal(n_subjects=12)
+    # Only two subjects carry 'impaired' anywhere, in several recordings each.
+    impaired = samples.groupby("subject_id")["label"].apply(lambda x: (x == "impaired").any())
+    keep = impaired[impaired].index[2:]
+    samples.loc[samples["subject_id"].isin(keep), "label"] = "normal"
+    n_rec = int((samples["label"] == "impaired").sum())
+    assert n_rec >= 3  # enough recordings for 3 folds, not enough subjects
+    msg = rf"at least 3 subjects per label; too few for impaired: 2 \(in {n_rec} recordings"
+    with pytest.raises(FoldError, match=msg):
+        folds.make_splits(samples, FoldConfig(folds=3))
+    with pytest.raises(FoldError, match=r"at least 13 subjects; 12 given.*loso"):
+        folds.make_splits(cohort({"I": 6, "II": 6}), FoldConfig(folds=13))
+
+
+def test_loso_has_one_split_per_subject_each_tested_once():
+    samples = longitudinal(n_subjects=10, seed=1)
+    subjects = sorted(set(samples["subject_id"]))
+    cfg = FoldConfig.from_mapping({"scheme": "loso", "folds": 5})  # folds ignored
+    f, s = folds.make_splits(samples, cfg)
+    names = folds.split_names(cfg, samples["subject_id"])
+    assert names == [f"fold{i}" for i in range(len(subjects))]
+    assert sorted(s["split"].unique()) == sorted(names)
+    assert list(f["subject_id"]) == subjects and f["subject_id"].is_unique
+    for i, subject in enumerate(subjects):
+        g = s[s["split"] == f"fold{i}"]
+        assert list(g.loc[g["role"] == "test", "subject_id"]) == [subject]
+        assert int(f.set_index("subject_id").at[subject, "fold"]) == i
+        assert (g["role"] == "val").sum() >= 1  # early stopping still has subjects
+    assert_no_subject_crosses(samples, s)
+    folds.check_splits(s, folds.subject_labels(samples, strict=False))
+    # The inner split changes with the seed, the test subjects do not.
+    f2, s2 = folds.make_splits(samples, FoldConfig(scheme="loso", seed=7))
+    assert f.equals(f2) and not s.equals(s2)
+    with pytest.raises(FoldError, match="split names need the subjects"):
+        folds.split_names(cfg)
+
+
+def test_loso_errors_are_clear():
+    samples = longitudinal(n_subjects=9)
+    with pytest.raises(FoldError, match="cv.repeats must be 1"):
+        folds.make_splits(samples, FoldConfig(scheme="loso", repeats=2))
+    one = samples.copy()
+    one.loc[one["subject_id"] == "p00", "label"] = "mild"
+    with pytest.raises(FoldError, match=r"at least 2 subjects per label.*mild: 1 subject"):
+        folds.make_splits(one, FoldConfig(scheme="loso"))
+    with pytest.raises(FoldError, match="cv.scheme must be one of"):
+        folds.make_splits(samples, FoldConfig(scheme="loo"))
+
+
+def test_inner_split_keeps_a_labels_only_subject_in_training():
+    # 'mild' is carried by one training subject only (which also has 'normal' recordings):
+    # that subject must stay in training, whatever the seed.
+    train = pd.DataFrame(
+        [("m0", "mild"), ("m0", "normal")]
+        + [(f"n{i}", "normal") for i in range(6)]
+        + [(f"i{i}", "impaired") for i in range(6)],
+        columns=["subject_id", "label"],
+    )
+    for seed in range(30):
+        val = folds._inner_split(train, 5, seed)
+        assert val and "m0" not in val
+        assert {v[0] for v in val} == {"n", "i"}  # stratified: both labels validate
 
 
 def test_too_few_subjects_per_label_is_named():

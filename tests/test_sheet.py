@@ -90,12 +90,15 @@ def test_whitespace_around_cells_and_headers(tmp_path):
 def test_comment_lines_ignored(tmp_path):
     text = (
         "# sample sheet of the pilot study\n"
-        + "\t".join(HEADER) + "\n"
+        + "\t".join(HEADER)
+        + "\n"
         + "# first subject\n"
-        + "\t".join(GOOD[0]) + "\n"
+        + "\t".join(GOOD[0])
+        + "\n"
         + "#v99\ts99\tx.mp4\tNOT_A_LABEL\t\t\t\t\n"  # commented-out row: not validated
         + "\n"
-        + "\t".join(GOOD[2]) + "\n"
+        + "\t".join(GOOD[2])
+        + "\n"
     )
     df = load(tmp_path, text)
     assert list(df.index) == ["v01", "v03"]
@@ -194,12 +197,16 @@ def test_duplicate_video_id_names_both_rows(tmp_path):
 def test_row_numbers_count_comment_lines(tmp_path):
     """Rows are numbered as the file (and a spreadsheet opening it) shows them."""
     text = (
-        "\t".join(HEADER) + "\n"
+        "\t".join(HEADER)
+        + "\n"
         + "# note\n"
-        + "\t".join(GOOD[0]) + "\n"
-        + "\t".join(GOOD[1]) + "\n"
+        + "\t".join(GOOD[0])
+        + "\n"
+        + "\t".join(GOOD[1])
+        + "\n"
         + "# another note\n"
-        + "\t".join(GOOD[0]) + "\n"
+        + "\t".join(GOOD[0])
+        + "\n"
     )
     msg = error(tmp_path, text)
     assert "rows [3, 6]" in msg, msg
@@ -214,8 +221,9 @@ def error_with_cell(tmp_path, row: int, col: str, value: str) -> str:
     return error(tmp_path, tsv([tuple(r) for r in rows]))
 
 
-@pytest.mark.parametrize(("col", "value"), [("fps", "thirty"), ("height_cm", "1m20"),
-                                            ("age_months", "7y")])
+@pytest.mark.parametrize(
+    ("col", "value"), [("fps", "thirty"), ("height_cm", "1m20"), ("age_months", "7y")]
+)
 def test_non_numeric(tmp_path, col, value):
     msg = error_with_cell(tmp_path, 1, col, value)
     assert "row 3" in msg and col in msg and "must be a number" in msg and value in msg
@@ -227,19 +235,73 @@ def test_bad_fps(tmp_path, value):
     assert "row 2" in msg and "fps" in msg
 
 
-@pytest.mark.parametrize(("col", "value"), [("height_cm", "20"), ("height_cm", "400"),
-                                            ("age_months", "-1")])
+@pytest.mark.parametrize(
+    ("col", "value"), [("height_cm", "20"), ("height_cm", "400"), ("age_months", "-1")]
+)
 def test_out_of_range(tmp_path, col, value):
     msg = error_with_cell(tmp_path, 2, col, value)
     assert "row 4" in msg and col in msg
 
 
-def test_subject_with_two_labels(tmp_path):
+def test_subject_with_two_labels_refused_when_labels_are_a_trait(tmp_path):
     rows = list(GOOD)
     rows[1] = GOOD[1][:3] + ("II",) + GOOD[1][4:]  # s01 is level I in row 2
-    msg = error(tmp_path, tsv(rows))
-    assert "subject 's01'" in msg and "'I'" in msg and "'II'" in msg
-    assert "rows [2, 3]" in msg
+    path = write(tmp_path, tsv(rows))
+    with pytest.raises(SheetError) as exc:
+        load_sheet(path, LABELS, one_label_per_subject=True)
+    msg = str(exc.value)
+    assert str(path) in msg
+    assert "subject 's01' carries several labels ['I', 'II']" in msg
+    assert "rows [2, 3]" in msg and "cv.one_label_per_subject" in msg
+    # Labels per recording (the default): the same sheet loads as it is.
+    df = load_sheet(path, LABELS)
+    assert list(df.loc[["v01", "v02"], "label"]) == ["I", "II"]
+
+
+LONGITUDINAL = (
+    "video_id\tsubject_id\tpath\tlabel\tsession\tage_months\n"
+    "pd1_off\tpd20452\tk/pd1_off.csv\timpaired\tOFF\t830\n"
+    "pd1_on\tpd20452\tk/pd1_on.csv\tnormal\tON\t830\n"
+    "pd2_off\tpd20460\tk/pd2_off.csv\timpaired\tOFF\t\n"
+    "pd2_on\tpd20460\tk/pd2_on.csv\timpaired\tON\t\n"
+    "pd3\tpd20471\tk/pd3.csv\tnormal\t\t702.5\n"
+)
+
+
+def test_longitudinal_sheet_runs_as_it_is(tmp_path):
+    path = write(tmp_path, LONGITUDINAL)
+    df = load_sheet(path, ["normal", "impaired"])
+    assert list(df.index) == ["pd1_off", "pd1_on", "pd2_off", "pd2_on", "pd3"]
+    assert df.groupby("subject_id")["label"].nunique().to_dict() == {
+        "pd20452": 2,
+        "pd20460": 1,
+        "pd20471": 1,
+    }
+    assert list(df["session"].fillna("")) == ["OFF", "ON", "OFF", "ON", ""]
+    assert df.at["pd1_off", "age_months"] == 830.0 and np.isnan(df.at["pd2_on", "age_months"])
+    with pytest.raises(
+        SheetError,
+        match=r"subject 'pd20452' carries several labels "
+        r"\['impaired', 'normal'\] \(rows \[2, 3\]\)",
+    ):
+        load_sheet(path, ["normal", "impaired"], one_label_per_subject=True)
+
+
+def test_visit_column_is_read_as_session(tmp_path):
+    text = LONGITUDINAL.replace("\tsession\t", "\tvisit\t")
+    df = load_sheet(write(tmp_path, text), ["normal", "impaired"])
+    assert "visit" not in df.columns and df.at["pd1_on", "session"] == "ON"
+    both = LONGITUDINAL.replace("\tsession\t", "\tsession\tvisit\t").replace(
+        "\tOFF\t", "\tOFF\tOFF\t"
+    )
+    with pytest.raises(SheetError, match="both 'session' and 'visit'"):
+        load_sheet(write(tmp_path, both, "both.tsv"), ["normal", "impaired"])
+
+
+def test_age_months_must_be_a_number(tmp_path):
+    text = LONGITUDINAL.replace("\t830\n", "\t69 years\n", 1)
+    with pytest.raises(SheetError, match=r"row 2 \(pd1_off\): age_months must be a number"):
+        load_sheet(write(tmp_path, text), ["normal", "impaired"])
 
 
 def test_surplus_cells(tmp_path):

@@ -241,7 +241,8 @@ def _sheet(args: argparse.Namespace):
     cfg = _config(args.config)
     labels = _labels(cfg)
     if args.sheet:
-        return sheetlib.load_sheet(args.sheet, labels), labels, cfg
+        strict = bool((cfg.get("cv") or {}).get("one_label_per_subject", False))
+        return sheetlib.load_sheet(args.sheet, labels, one_label_per_subject=strict), labels, cfg
     if cfg.get("data", {}).get("task") == "infant":
         from motorflow import infantsim
 

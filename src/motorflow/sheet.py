@@ -2,6 +2,12 @@
 
 Errors name the sheet, the row (1-based, as a spreadsheet shows it, header = row 1) and the
 reason, so a clinician can fix the sheet without reading a traceback.
+
+The ``label`` belongs to the recording (a visit), not to the person: a longitudinal cohort
+(ON/OFF medication, an infant at 2 and 12 weeks, before/after surgery) gives one subject
+different labels at different sessions (optional column ``session``, alias ``visit``).
+Only with ``one_label_per_subject`` (config ``cv.one_label_per_subject``, for trait-like
+labels such as GMFCS levels) is a subject with several labels an error.
 """
 
 from __future__ import annotations
@@ -79,8 +85,15 @@ def validate_sheet(
     labels: list[str],
     source: str | os.PathLike = "sample sheet",
     schema_path: str | os.PathLike | None = None,
+    one_label_per_subject: bool = False,
 ) -> pd.DataFrame:
-    """Check every row against the schema and the cross-row rules; return typed rows."""
+    """Check every row against the schema and the cross-row rules; return typed rows.
+
+    ``one_label_per_subject``: refuse a subject whose recordings carry different labels
+    (trait-like labels); otherwise labels may differ between a subject's sessions.
+    A ``visit`` column is renamed ``session``.
+    """
+    df = _session_alias(df, source)
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
         raise SheetError(f"{source}: missing column(s) {missing}; required: {list(REQUIRED)}")
@@ -131,18 +144,39 @@ def validate_sheet(
         first = dup.iloc[0]
         where = [row_nos[i] for i in out.index[out["video_id"] == first]]
         raise SheetError(f"{source}: duplicate video_id {first!r} in rows {where}")
-    per_subject = out.groupby("subject_id")["label"].nunique()
-    mixed = per_subject[per_subject > 1]
-    if len(mixed):
-        s = mixed.index[0]
-        found = sorted(out.loc[out["subject_id"] == s, "label"].unique())
-        where = [row_nos[i] for i in out.index[out["subject_id"] == s]]
-        raise SheetError(f"{source}: subject {s!r} carries several labels {found} (rows {where})")
+    if one_label_per_subject:
+        per_subject = out.groupby("subject_id")["label"].nunique()
+        mixed = per_subject[per_subject > 1]
+        if len(mixed):
+            s = mixed.index[0]
+            found = sorted(out.loc[out["subject_id"] == s, "label"].unique())
+            where = [row_nos[i] for i in out.index[out["subject_id"] == s]]
+            raise SheetError(
+                f"{source}: subject {s!r} carries several labels {found} (rows {where}); "
+                "cv.one_label_per_subject is true (set it to false for labels that may "
+                "differ between a subject's visits)"
+            )
     if "view" not in out:
         out["view"] = "unknown"
     out["view"] = out["view"].fillna("unknown")
     return out.set_index("video_id", drop=False)
 
 
-def load_sheet(path: str | os.PathLike, labels: list[str]) -> pd.DataFrame:
-    return validate_sheet(read_sheet(path), labels, source=path)
+def _session_alias(df: pd.DataFrame, source: str | os.PathLike) -> pd.DataFrame:
+    if "visit" not in df.columns:
+        return df
+    if "session" in df.columns:
+        raise SheetError(
+            f"{source}: both 'session' and 'visit' columns; give one (they mean the same)"
+        )
+    out = df.rename(columns={"visit": "session"})
+    out.attrs = dict(df.attrs)
+    return out
+
+
+def load_sheet(
+    path: str | os.PathLike, labels: list[str], one_label_per_subject: bool = False
+) -> pd.DataFrame:
+    return validate_sheet(
+        read_sheet(path), labels, source=path, one_label_per_subject=one_label_per_subject
+    )

@@ -7,6 +7,7 @@ import pandas as pd
 from snakemake.utils import validate
 
 from motorflow import folds as foldlib
+from motorflow import importers
 from motorflow import infantsim
 from motorflow import sheet as sheetlib
 from motorflow import synth
@@ -21,6 +22,9 @@ SYNTHETIC = config["data"]["source"] == "synthetic"
 TASK = config["data"].get("task", "gait")
 INFANT = TASK == "infant"
 COHORT = (config.get("synthetic_infant") if INFANT else config.get("synthetic")) or {}
+# Cross-validation options (cv:); one_label_per_subject also decides whether the sheet may
+# give a subject different labels at different visits.
+CV = foldlib.FoldConfig.from_mapping(config.get("cv"))
 
 if SYNTHETIC:
     cohort_sheet = (
@@ -33,14 +37,16 @@ if SYNTHETIC:
     if unknown:
         raise ValueError(f"synthetic cohort labels {unknown} are missing from data.labels")
 else:
-    samples = sheetlib.load_sheet(config["data"]["sheet"], LABELS)
+    samples = sheetlib.load_sheet(
+        config["data"]["sheet"], LABELS, one_label_per_subject=CV.one_label_per_subject
+    )
 validate(samples, schema="../schemas/samples.schema.yaml")
 
 VIDEOS = list(samples.index)
 
-# Cross-validation: split names (fold0, fold1, ...) and the models to train.
-CV = foldlib.FoldConfig.from_mapping(config.get("cv"))
-SPLITS = foldlib.split_names(CV)
+# Cross-validation: split names (fold0, fold1, ...; one per subject with cv.scheme loso) and
+# the models to train.
+SPLITS = foldlib.split_names(CV, samples["subject_id"])
 MODELS = list(config["models"].get("run", ["stgcn"]))
 # Paper B's video preprocessing (mask -> align -> flow per video).
 PREPROCESS = bool(config["preprocess"]["enabled"])
@@ -57,9 +63,9 @@ GAIT_ONLY = {"gait_baseline", "fusion_xattn"}
 wrong = sorted(set(MODELS) & (GAIT_ONLY if INFANT else {"movement_baseline"}))
 if wrong:
     raise ValueError(f"models.run: {', '.join(wrong)} do not apply to data.task {TASK}")
-# Fail before any job starts if the folds cannot be made (a subject with two labels, a label
-# with fewer subjects than folds); make_folds writes the same splits.  An empty `run` list
-# stops after the features stage (no folds, no models).
+# Fail before any job starts if the folds cannot be made (a subject with two labels under
+# cv.one_label_per_subject, a label with fewer subjects than folds); make_folds writes the
+# same splits.  An empty `run` list stops after the features stage (no folds, no models).
 if MODELS:
     foldlib.make_splits(
         samples,
@@ -172,6 +178,7 @@ def get_pose_input(wildcards):
     """
     src = get_source(wildcards)
     inputs = {"code": CODE["pose"]}
+    src = str(importers.split_recording(src)[0])  # a skeleton pickle's file.pkl#frame_dir
     if SYNTHETIC or Path(src).exists():
         inputs["source"] = src
     else:
@@ -190,6 +197,13 @@ def get_video_input(wildcards):
 def get_fps(wildcards):
     value = samples.loc[wildcards.video_id].get("fps")
     return None if value is None or pd.isna(value) else float(value)
+
+
+def get_frame_size(wildcards):
+    """[width, height] in pixels from the sheet (scales MediaPipe's normalised landmarks), or None."""
+    row = samples.loc[wildcards.video_id]
+    size = [row.get("width"), row.get("height")]
+    return None if any(v is None or pd.isna(v) for v in size) else [int(v) for v in size]
 
 
 def get_height_cm(wildcards):
