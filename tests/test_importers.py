@@ -546,3 +546,458 @@ def test_real_kinect_csv_is_rejected_with_file_name():
         with pytest.raises(KeypointImportError, match="no <Joint>_conf") as err:
             load_keypoints(path)
         assert path.name in str(err.value)
+
+
+# --------------------------------------------------------------------------- MediaPipe
+
+# Written out independently of the module: MediaPipe landmark index -> motorflow joint.
+MP_TO_OURS = {
+    0: "nose", 2: "left_eye", 5: "right_eye", 7: "left_ear", 8: "right_ear",
+    11: "left_shoulder", 12: "right_shoulder", 13: "left_elbow", 14: "right_elbow",
+    15: "left_wrist", 16: "right_wrist", 23: "left_hip", 24: "right_hip",
+    25: "left_knee", 26: "right_knee", 27: "left_ankle", 28: "right_ankle",
+    29: "left_heel", 30: "right_heel", 31: "left_toe", 32: "right_toe",
+}  # fmt: skip
+MP_NAMES = [
+    "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye",
+    "right_eye_outer", "left_ear", "right_ear", "mouth_left", "mouth_right",
+    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
+    "left_pinky", "right_pinky", "left_index", "right_index", "left_thumb", "right_thumb",
+    "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
+    "left_heel", "right_heel", "left_foot_index", "right_foot_index",
+]  # fmt: skip
+W, H = 720, 1080
+NTSC = 1001 / 30000  # s per frame at 29.97 fps
+
+
+def mp_frames(n: int) -> np.ndarray:
+    """(n, 33, 5) normalised landmarks: x, y, z, visibility, presence, each traceable."""
+    t = np.arange(n, dtype=float)[:, None]
+    k = np.arange(33, dtype=float)[None, :]
+    out = np.empty((n, 33, 5))
+    out[..., 0] = 0.1 + 0.02 * k + 0.001 * t
+    out[..., 1] = 0.05 + 0.025 * k + 0.0005 * t
+    out[..., 2] = -0.1 - 0.001 * k
+    out[..., 3] = 0.3 + k / 100 + 0 * t
+    out[..., 4] = 0.9 - k / 200 + 0 * t
+    return out
+
+
+def write_mp_csv(
+    path: Path,
+    lm: np.ndarray,
+    times: np.ndarray | None = None,
+    flag: np.ndarray | None = None,
+    per: int = 3,
+    header: list[str] | None = None,
+    comment: str = "",
+    fmt: str = "%.9g",
+) -> Path:
+    cols = [] if times is None else [times[:, None]]
+    if flag is not None:
+        cols.append(flag[:, None].astype(float))
+    cols.append(lm[..., :per].reshape(len(lm), 33 * per))
+    table = np.hstack(cols)
+    lines = [comment] if comment else []
+    if header is not None:
+        lines.append(",".join(header))
+    lines += [",".join(fmt % v for v in row) for row in table]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def assert_mp_mapped(kp: np.ndarray, lm: np.ndarray, conf: np.ndarray | float) -> None:
+    """One frame: every mapped joint at the landmark's pixel position, the rest NaN."""
+    conf = np.broadcast_to(np.asarray(conf, dtype=float), (33,))
+    for src, name in MP_TO_OURS.items():
+        np.testing.assert_allclose(kp[INDEX[name], :2], lm[src, :2] * (W, H), rtol=1e-6)
+        assert kp[INDEX[name], 2] == pytest.approx(conf[src], rel=1e-6)
+    assert len(MP_TO_OURS) == N_JOINTS  # MediaPipe has every motorflow joint
+
+
+def missing_frames(pose) -> list[int]:
+    return [int(t) for t in np.nonzero(~np.isfinite(pose.keypoints[..., 0]).any(axis=1))[0]]
+
+
+def test_mediapipe_csv_headerless_us_presence_dropped_frames(tmp_path):
+    n = 40
+    lm = mp_frames(n)
+    times = 233567 + np.rint(np.arange(n) * NTSC * 1e6)  # µs, as MediaPipe exports write them
+    keep = np.setdiff1d(np.arange(n), [5, 20, 21, 22])  # dropped frames
+    path = write_mp_csv(tmp_path / "walk.csv", lm[keep], times[keep], np.ones(len(keep)))
+    pose = load_keypoints(path, frame_size=(W, H))
+    assert pose.n_frames == n  # on the regular grid, dropped frames included
+    assert pose.fps == pytest.approx(29.97, abs=0.01)
+    assert missing_frames(pose) == [5, 20, 21, 22]
+    assert (pose.keypoints[[5, 20, 21, 22], :, 2] == 0).all()
+    for t in (0, 4, 6, 19, 23, n - 1):
+        assert_mp_mapped(pose.keypoints[t], lm[t], 1.0)  # no visibility: conf 1
+    assert pose.frame_size == (W, H) and pose.backend == "precomputed"
+    assert "mediapipe33" in pose.backend_version
+
+
+@pytest.mark.parametrize(
+    "unit, scale, fmt",
+    [("us", 1e6, "%.0f"), ("ms", 1e3, "%.3f"), ("ms-int", 1e3, "%.0f"), ("s", 1.0, "%.6f")],
+)
+def test_mediapipe_csv_timestamp_unit_inferred(tmp_path, unit, scale, fmt):
+    n = 600  # 20 s: an integer-ms clock (33/34 ms steps) must not drift off the grid
+    lm = mp_frames(n)
+    t = (7.5 + np.arange(n) / 30.0) * scale
+    keep = np.setdiff1d(np.arange(n), [1, 300, 301, 598])
+    table = np.hstack([t[keep, None], lm[keep, :, :3].reshape(len(keep), 99)])
+    lines = [",".join([fmt % row[0]] + [f"{v:.9g}" for v in row[1:]]) for row in table]
+    path = tmp_path / f"t_{unit}.csv"
+    path.write_text("\n".join(lines) + "\n")
+    pose = load_keypoints(path, frame_size=(W, H))
+    assert pose.fps == pytest.approx(30.0, rel=2e-3)
+    assert pose.n_frames == n  # from the first row to the last, dropped frames included
+    assert missing_frames(pose) == [1, 300, 301, 598]
+    assert_mp_mapped(pose.keypoints[450], lm[450], 1.0)
+
+
+def test_mediapipe_csv_unit_that_fits_no_frame_rate_is_an_error(tmp_path):
+    lm = mp_frames(10)
+    path = write_mp_csv(tmp_path / "odd.csv", lm, np.arange(10) * 1e9)  # 1e9 per frame
+    with pytest.raises(KeypointImportError, match="odd.csv.*cannot infer the unit") as err:
+        load_keypoints(path, frame_size=(W, H))
+    assert "fps if in ms" in str(err.value)
+
+
+def test_mediapipe_csv_sheet_fps_decides_the_unit_and_the_grid(tmp_path):
+    lm = mp_frames(50)
+    # 40 ms steps: 25 fps in ms; the sheet says 25 fps too.
+    path = write_mp_csv(tmp_path / "pal.csv", lm, 1000 + np.arange(50) * 40.0)
+    pose = load_keypoints(path, fps=25.0, frame_size=(W, H))
+    assert pose.fps == 25.0 and pose.n_frames == 50 and missing_frames(pose) == []
+    with pytest.raises(KeypointImportError, match="none near the sheet's 3 fps"):
+        load_keypoints(path, fps=3.0, frame_size=(W, H))
+
+
+def test_mediapipe_csv_presence_flag_zero_rows_are_missing(tmp_path):
+    lm = mp_frames(12)
+    flag = np.ones(12)
+    flag[[3, 7]] = 0
+    times = np.arange(12) * 33.3667  # ms, with the flag first and the timestamp second
+    table = np.hstack([flag[:, None], times[:, None], lm[..., :3].reshape(12, 99)])
+    path = tmp_path / "flag_first.csv"
+    path.write_text("\n".join(",".join(f"{v:.9g}" for v in r) for r in table) + "\n")
+    pose = load_keypoints(path, frame_size=(W, H))
+    assert pose.n_frames == 12 and missing_frames(pose) == [3, 7]
+    assert pose.fps == pytest.approx(29.97, abs=0.01)
+
+
+def test_mediapipe_csv_without_timestamp_uses_rows_and_sheet_fps(tmp_path):
+    lm = mp_frames(8)
+    path = write_mp_csv(tmp_path / "bare.csv", lm)  # 99 columns only
+    pose = load_keypoints(path, fps=50.0, frame_size=(W, H))
+    assert pose.n_frames == 8 and pose.fps == 50.0
+    assert_mp_mapped(pose.keypoints[7], lm[7], 1.0)
+
+
+@pytest.mark.parametrize("per", [4, 5])
+def test_mediapipe_csv_visibility_is_the_confidence(tmp_path, per):
+    lm = mp_frames(6)
+    lm[2, 13, 3] = 0.0  # left elbow invisible in frame 2 -> missing
+    path = write_mp_csv(tmp_path / f"vis{per}.csv", lm, np.arange(6) / 30.0, per=per)
+    pose = load_keypoints(path, frame_size=(W, H))
+    assert_mp_mapped(pose.keypoints[1], lm[1], lm[1, :, 3])
+    assert np.isnan(pose.keypoints[2, INDEX["left_elbow"], :2]).all()
+    assert pose.keypoints[2, INDEX["left_elbow"], 2] == 0
+    assert np.isfinite(pose.keypoints[2, INDEX["right_elbow"], :2]).all()
+
+
+def test_mediapipe_csv_presence_without_visibility_is_the_confidence(tmp_path):
+    lm = mp_frames(5)
+    header = ["timestamp_ms"] + [f"{n}_{c}" for n in MP_NAMES for c in ("x", "y", "z")]
+    header += [f"{n}_presence" for n in MP_NAMES]
+    table = np.hstack([np.arange(5)[:, None] * 33.3667, lm[..., :3].reshape(5, 99), lm[..., 4]])
+    path = tmp_path / "pres.csv"
+    path.write_text(",".join(header) + "\n"
+                    + "\n".join(",".join(f"{v:.9g}" for v in r) for r in table) + "\n")  # fmt: skip
+    pose = load_keypoints(path, frame_size=(W, H))
+    assert_mp_mapped(pose.keypoints[3], lm[3], lm[3, :, 4])
+
+
+def test_mediapipe_csv_named_header_any_column_order_and_size_columns(tmp_path):
+    n = 10
+    lm = mp_frames(n)
+    cols = {"frame": np.arange(n), "time (s)": 3 + np.arange(n) / 30.0,
+            "width": np.full(n, W), "height": np.full(n, H)}  # fmt: skip
+    for k, name in enumerate(MP_NAMES):
+        for c, coord in enumerate(("x", "y", "z", "visibility")):
+            cols[f"{name.upper()}_{coord}"] = lm[:, k, c]
+    df = pd.DataFrame(cols)
+    df = df[list(df.columns[::-1])]  # landmarks and their coordinates in reverse order
+    df = df.drop(index=[4]).reset_index(drop=True)  # a dropped frame
+    path = tmp_path / "named.csv"
+    df.to_csv(path, index=False)
+    pose = load_keypoints(path)  # frame size from the width/height columns
+    assert pose.frame_size == (W, H) and pose.n_frames == n and missing_frames(pose) == [4]
+    assert_mp_mapped(pose.keypoints[5], lm[5], lm[5, :, 3])
+
+
+def test_mediapipe_csv_numbered_header_with_unit(tmp_path):
+    lm = mp_frames(6)
+    header = ["timestamp_us", "presence"] + [f"{c}{k}" for k in range(33) for c in "xyz"]
+    path = write_mp_csv(tmp_path / "num.csv", lm, np.arange(6) * 33367.0, np.ones(6), header=header)
+    pose = load_keypoints(path, frame_size=(W, H))
+    assert pose.n_frames == 6 and pose.fps == pytest.approx(29.97, abs=0.01)
+    assert_mp_mapped(pose.keypoints[2], lm[2], 1.0)
+
+
+def test_mediapipe_csv_frame_size_from_comment_and_sheet_overrides(tmp_path):
+    lm = mp_frames(6)
+    path = write_mp_csv(tmp_path / "meta.csv", lm, np.arange(6) / 30.0,
+                        comment="# mediapipe export, width: 360 height: 540")  # fmt: skip
+    pose = load_keypoints(path)
+    assert pose.frame_size == (360, 540)
+    np.testing.assert_allclose(pose.keypoints[1, INDEX["nose"], :2], lm[1, 0, :2] * (360, 540),
+                               rtol=1e-6)  # fmt: skip
+    pose = load_keypoints(path, frame_size=(W, H))
+    assert pose.frame_size == (W, H)
+    assert_mp_mapped(pose.keypoints[1], lm[1], 1.0)
+
+
+def test_mediapipe_csv_without_frame_size_names_the_file(tmp_path):
+    path = write_mp_csv(tmp_path / "nosize.csv", mp_frames(6), np.arange(6) / 30.0)
+    with pytest.raises(KeypointImportError, match="nosize.csv.*frame size") as err:
+        load_keypoints(path)
+    assert "width and height" in str(err.value)
+
+
+def test_mediapipe_csv_pixel_coordinates_need_no_size(tmp_path):
+    lm = mp_frames(6)
+    lm[..., :2] *= (W, H)
+    path = write_mp_csv(tmp_path / "px.csv", lm, np.arange(6) / 30.0)
+    with pytest.warns(KeypointImportWarning, match="pixels"):
+        pose = load_keypoints(path, frame_size=(W, H))
+    np.testing.assert_allclose(pose.keypoints[3, INDEX["right_toe"], :2], lm[3, 32, :2], rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        ("", "empty"),
+        ("# only a comment\n", "empty"),
+        (",".join(["0.5"] * 98) + "\n", "98 columns per row is not a MediaPipe"),
+        ("1," + ",".join(["0.5"] * 99) + "\n2," + ",".join(["0.5"] * 98) + ",inf\n",
+         "non-finite value"),
+        ("1," + ",".join(["0.5"] * 99) + "\n2," + ",".join(["0.5"] * 98) + ",abc\n",
+         "line 2, column 100: 'abc' is not a number"),
+        ("5," + ",".join(["0.5"] * 99) + "\n4," + ",".join(["0.5"] * 99) + "\n",
+         "not strictly increasing"),
+    ],
+)  # fmt: skip
+def test_mediapipe_csv_errors_name_file_and_reason(tmp_path, content, match):
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    with pytest.raises(KeypointImportError, match=match) as err:
+        load_keypoints(path, frame_size=(W, H))
+    assert str(err.value).startswith(str(path))
+
+
+def tasks_landmarks(lm: np.ndarray) -> list[dict]:
+    return [dict(zip(("x", "y", "z", "visibility", "presence"), map(float, p), strict=True))
+            for p in lm]  # fmt: skip
+
+
+def test_mediapipe_tasks_json_list_with_timestamps_and_two_poses(tmp_path):
+    n = 9
+    lm = mp_frames(n)
+    other = mp_frames(n)
+    other[..., :2] = 0.9 - other[..., :2] / 4
+    other[..., 3] = 0.2  # a bystander, less visible
+    frames = []
+    for t in range(n):
+        if t == 4:
+            continue  # a dropped frame
+        poses = [] if t == 6 else [tasks_landmarks(lm[t])]  # frame 6: nobody found
+        if t == 2:
+            poses.insert(0, tasks_landmarks(other[t]))
+        frames.append({"timestamp_ms": round(1000 * t / 30), "pose_landmarks": poses})
+    path = tmp_path / "tasks.json"
+    path.write_text(json.dumps(frames))
+    pose = load_keypoints(path, frame_size=(W, H))
+    assert pose.n_frames == n and pose.fps == pytest.approx(30.0, rel=0.01)
+    assert missing_frames(pose) == [4, 6]
+    for t in (0, 2, 8):
+        assert_mp_mapped(pose.keypoints[t], lm[t], lm[t, :, 3])  # the more visible person
+    assert pose.candidates is not None and pose.candidates.shape == (n, 2, N_JOINTS, 3)
+    assert np.isfinite(pose.candidates[2, :, 0, 0]).all()
+    assert "tasks-json" in pose.backend_version
+
+
+def test_mediapipe_tasks_json_dict_with_frames_size_and_presence_only(tmp_path):
+    lm = mp_frames(5)
+    frames = []
+    for t in range(5):
+        pts = tasks_landmarks(lm[t])
+        for p in pts:
+            p["visibility"] = None  # not filled in: presence is the confidence
+        frames.append({"frame_index": t * 2, "pose_landmarks": [pts]})
+    path = tmp_path / "tasks_dict.json"
+    path.write_text(json.dumps({"width": W, "height": H, "fps": 15, "frames": frames}))
+    pose = load_keypoints(path)
+    assert pose.frame_size == (W, H) and pose.fps == 15 and pose.n_frames == 9
+    assert missing_frames(pose) == [1, 3, 5, 7]
+    assert_mp_mapped(pose.keypoints[4], lm[2], lm[2, :, 4])
+
+
+def test_mediapipe_tasks_json_errors(tmp_path):
+    path = tmp_path / "short.json"
+    path.write_text(json.dumps([{"pose_landmarks": [tasks_landmarks(mp_frames(1)[0][:20])]}]))
+    with pytest.raises(KeypointImportError, match="short.json.*33 landmarks, got 20"):
+        load_keypoints(path, frame_size=(W, H))
+    path = tmp_path / "nosize.json"
+    path.write_text(json.dumps([{"pose_landmarks": [tasks_landmarks(mp_frames(1)[0])]}]))
+    with pytest.raises(KeypointImportError, match="nosize.json.*frame size"):
+        load_keypoints(path)
+
+
+# --------------------------------------------------------------------------- skeleton pickle
+
+
+def _pose_with_gaps(n: int, seed: int, size=(640, 360)):
+    from motorflow.poseio import PoseData
+
+    rng = np.random.default_rng(seed)
+    kp = np.empty((n, N_JOINTS, 3))
+    kp[..., 0] = rng.uniform(0, size[0], (n, N_JOINTS))
+    kp[..., 1] = rng.uniform(0, size[1], (n, N_JOINTS))
+    kp[..., 2] = rng.uniform(0.05, 1.0, (n, N_JOINTS))
+    gone = rng.random((n, N_JOINTS)) < 0.1
+    kp[gone, :2] = np.nan
+    kp[gone, 2] = 0
+    return PoseData(keypoints=kp, fps=25.0, frame_size=size, backend="mediapipe")
+
+
+@pytest.mark.parametrize("layout", ["coco17", "motorflow21"])
+def test_skeleton_pickle_round_trip(tmp_path, layout):
+    from motorflow.export import export_mmaction2
+
+    poses = {"clip_a": _pose_with_gaps(50, 1), "clip_b": _pose_with_gaps(33, 2, (1080, 1920))}
+    files = {}
+    for vid, p in poses.items():
+        files[vid] = tmp_path / f"{vid}.npz"
+        save_pose(p, files[vid])
+    samples = pd.DataFrame({"video_id": list(poses), "subject_id": ["s1", "s2"],
+                            "label": ["a", "b"]})  # fmt: skip
+    out = tmp_path / "cohort.pkl"
+    export_mmaction2(files, samples, ["a", "b"], out, layout=layout)
+    n_kept = 17 if layout == "coco17" else N_JOINTS
+    for vid, orig in poses.items():
+        # The pickle holds no frame rate: the sheet's, else 30.
+        for got, fps in ((load_keypoints(f"{out}#{vid}", fps=25.0), 25.0),
+                         (load_keypoints(out, recording=vid), 30.0)):  # fmt: skip
+            assert got.n_frames == orig.n_frames and got.frame_size == orig.frame_size
+            assert got.fps == fps
+            np.testing.assert_allclose(got.keypoints[:, :n_kept], orig.keypoints[:, :n_kept],
+                                       rtol=1e-6, atol=1e-4)  # fmt: skip
+            assert np.isnan(got.keypoints[:, n_kept:, :2]).all()
+            assert got.backend_version == f"mmaction2-{layout}-pkl"
+    with pytest.raises(KeypointImportError, match="cohort.pkl.*'clip_c' is not among") as err:
+        load_keypoints(out, recording="clip_c")
+    assert "clip_a, clip_b" in str(err.value)
+    with pytest.raises(KeypointImportError, match="'nope' is not among"):
+        load_keypoints(f"{out}#nope")
+
+
+def test_skeleton_pickle_single_annotation_needs_no_id_and_score_channel(tmp_path):
+    import pickle
+
+    kp = np.zeros((2, 4, 17, 3), dtype=np.float32)  # two people, x, y, score
+    kp[0, :, :, 0], kp[0, :, :, 1], kp[0, :, :, 2] = 100.0, 50.0, 0.9
+    kp[1, :, :, 0], kp[1, :, :, 1], kp[1, :, :, 2] = 10.0, 5.0, 0.4
+    kp[0, 3] = 0  # person 0 not detected in frame 3
+    ann = {"frame_dir": "x", "total_frames": 4, "img_shape": (240, 320), "keypoint": kp,
+           "label": 0}  # fmt: skip
+    path = tmp_path / "one.pickle"
+    path.write_bytes(pickle.dumps([ann]))  # pyskl's older bare list
+    pose = load_keypoints(path, recording="other-id")  # one annotation: taken as it is
+    assert pose.frame_size == (320, 240) and pose.n_frames == 4
+    np.testing.assert_allclose(pose.keypoints[:3, :17], np.broadcast_to([100, 50, 0.9], (3, 17, 3)),
+                               rtol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(pose.keypoints[3, :17], np.broadcast_to([10, 5, 0.4], (17, 3)),
+                               rtol=1e-6)  # fmt: skip
+    assert pose.candidates.shape == (4, 2, N_JOINTS, 3)
+
+
+def test_skeleton_pickle_refuses_code_and_bad_content(tmp_path):
+    import pickle
+
+    path = tmp_path / "evil.pkl"
+    path.write_bytes(pickle.dumps({"annotations": [{"keypoint": Path("x")}]}))
+    with pytest.raises(KeypointImportError, match="evil.pkl.*refusing to load"):
+        load_keypoints(path)
+    path = tmp_path / "frames.pkl"
+    ann = {"frame_dir": "v", "total_frames": 5, "img_shape": (10, 10),
+           "keypoint": np.zeros((1, 4, 17, 2)), "keypoint_score": np.ones((1, 4, 17))}  # fmt: skip
+    path.write_bytes(pickle.dumps({"annotations": [ann]}))
+    with pytest.raises(KeypointImportError, match=r"frames.pkl#v: total_frames 5 but .* 4"):
+        load_keypoints(path)
+    path = tmp_path / "empty.pkl"
+    path.write_bytes(pickle.dumps({"split": {}, "annotations": []}))
+    with pytest.raises(KeypointImportError, match="empty.pkl.*no annotations"):
+        load_keypoints(path)
+
+
+# --------------------------------------------------------------------------- sheet and stage
+
+
+def test_sheet_width_height_columns(tmp_path):
+    from motorflow.sheet import SheetError, load_sheet
+
+    head = "video_id\tsubject_id\tpath\tlabel\twidth\theight\n"
+    sheet = tmp_path / "s.tsv"
+    sheet.write_text(head + "v1\ts1\ta.csv\tI\t720\t1080\nv2\ts2\tb.mp4\tI\t\t\n")
+    df = load_sheet(sheet, ["I"])
+    assert df.loc["v1", "width"] == 720 and df.loc["v1", "height"] == 1080
+    assert pd.isna(df.loc["v2", "width"])
+    for row, match in (("720\t", "height"), ("720.5\t1080", "width"), ("wide\t1080", "number")):
+        sheet.write_text(head + f"v1\ts1\ta.csv\tI\t{row}\n")
+        with pytest.raises(SheetError, match=match):
+            load_sheet(sheet, ["I"])
+
+
+def test_pose_stage_imports_mediapipe_with_sheet_size(tmp_path):
+    from motorflow import pose as posemod
+
+    lm = mp_frames(40)
+    src = write_mp_csv(tmp_path / "walk.csv", lm, np.arange(40) * 33367.0, np.ones(40))
+    out = tmp_path / "walk.npz"
+    cfg = posemod.PoseConfig(backend="precomputed", min_frames=30)
+    posemod.run(src, out, cfg, frame_size=(W, H), recording="walk")
+    got = load_pose(out)
+    assert got.frame_size == (W, H) and got.n_frames == 40
+    assert_mp_mapped(got.keypoints[10], lm[10], 1.0)
+    with pytest.raises(posemod.PoseError, match="walk.csv.*frame size"):
+        posemod.run(src, tmp_path / "x.npz", cfg)
+
+
+# --------------------------------------------------------------------------- real MediaPipe
+
+
+@pytest.mark.parametrize("name, rows, seconds", [("a", 1134, 37.8), ("b", 231, 9.2)])
+def test_real_mediapipe_clinic_walks(name, rows, seconds):
+    path = shared("keypoints", "mediapipe_clinic_walk", f"clinic_walk_{name}.csv")
+    t = pd.read_csv(path, header=None)[0].to_numpy(dtype=float)  # µs
+    assert len(t) == rows
+    pose = load_keypoints(path, frame_size=(W, H))
+    assert pose.fps == pytest.approx(29.97, abs=0.02)
+    # The grid spans first to last timestamp; each dropped frame is one empty slot.
+    expected = round((t[-1] - t[0]) / 1e6 * pose.fps) + 1
+    assert pose.n_frames == expected > rows or (name == "a" and pose.n_frames == rows + 1)
+    assert pose.n_frames / pose.fps == pytest.approx(seconds, abs=0.1)
+    have = np.isfinite(pose.keypoints[..., 0]).any(axis=1)
+    assert have.sum() == rows  # every row on its own slot
+    slots = np.rint((t - t[0]) / 1e6 * pose.fps).astype(int)
+    assert (np.nonzero(have)[0] == slots).all()
+    # Pixels within the portrait frame for most frames (the feet leave it near the camera).
+    xy = pose.keypoints[have, :, :2]
+    inside = (xy[..., 0] >= 0) & (xy[..., 0] <= W) & (xy[..., 1] >= 0) & (xy[..., 1] <= H)
+    assert np.median(inside.mean(axis=1)) == 1.0 and inside.mean() > 0.85
+    hips = pose.keypoints[have][:, [INDEX["left_hip"], INDEX["right_hip"]], :2].mean(axis=1)
+    assert (0 < np.nanmedian(hips[:, 0]) < W) and (0 < np.nanmedian(hips[:, 1]) < H)
+    with pytest.raises(KeypointImportError, match=f"clinic_walk_{name}.csv.*frame size"):
+        load_keypoints(path)

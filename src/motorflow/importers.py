@@ -16,8 +16,11 @@ Confidences are kept as the source wrote them (Detectron's exceed 1).
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import math
+import pickle
 import re
 import warnings
 from collections.abc import Sequence
@@ -29,7 +32,16 @@ import pandas as pd
 from motorflow.poseio import PoseData
 from motorflow.skeleton import INDEX, JOINT_NAMES, N_JOINTS
 
-__all__ = ["KeypointImportError", "KeypointImportWarning", "load_keypoints"]
+__all__ = [
+    "MEDIAPIPE_LANDMARKS",
+    "MEDIAPIPE_NAMES",
+    "KeypointImportError",
+    "KeypointImportWarning",
+    "load_keypoints",
+    "split_recording",
+]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_FPS = 30.0
 BACKEND = "precomputed"
@@ -63,6 +75,25 @@ _HALPE26 = _COCO17 + (None, None, None, "left_toe", "right_toe", None, None,
                       "left_heel", "right_heel")  # fmt: skip
 # COCO-WholeBody: 17-22 feet (big toe, small toe, heel; left then right), then face and hands.
 _WHOLEBODY133 = _COCO17 + ("left_toe", None, "left_heel", "right_toe", None, "right_heel")
+# MediaPipe Pose (BlazePose) landmarks in MediaPipe's order, 0 ... 32.
+MEDIAPIPE_NAMES: tuple[str, ...] = (
+    "nose", "left_eye_inner", "left_eye", "left_eye_outer",
+    "right_eye_inner", "right_eye", "right_eye_outer", "left_ear", "right_ear",
+    "mouth_left", "mouth_right", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
+    "left_wrist", "right_wrist", "left_pinky", "right_pinky", "left_index", "right_index",
+    "left_thumb", "right_thumb", "left_hip", "right_hip", "left_knee", "right_knee",
+    "left_ankle", "right_ankle", "left_heel", "right_heel", "left_foot_index", "right_foot_index",
+)  # fmt: skip
+# motorflow joint -> MediaPipe landmark index (toe = foot index, the tip of the foot).  Used by
+# the importer and by the mediapipe pose backend (motorflow.pose).
+MEDIAPIPE_LANDMARKS: dict[str, int] = {
+    name: MEDIAPIPE_NAMES.index("left_foot_index" if name == "left_toe" else
+                                "right_foot_index" if name == "right_toe" else name)
+    for name in JOINT_NAMES
+}  # fmt: skip
+_MEDIAPIPE33 = tuple(
+    next((j for j, i in MEDIAPIPE_LANDMARKS.items() if i == k), None) for k in range(33)
+)
 _OPENPOSE_LAYOUTS = {25: ("body25", _BODY25), 18: ("coco18", _OPENPOSE_COCO18)}
 _COCO_LAYOUTS = {
     17: ("coco17", _COCO17),
@@ -86,6 +117,7 @@ def load_keypoints(
     *,
     fps: float | None = None,
     frame_size: tuple[int, int] | None = None,
+    recording: str | None = None,
 ) -> PoseData:
     """Read a third-party keypoint file or OpenPose folder as a motorflow pose.
 
@@ -93,6 +125,10 @@ def load_keypoints(
     ``fps`` column, else 30.  ``frame_size`` (width, height) overrides the source; otherwise
     COCO ``images`` or CSV ``width``/``height`` columns, else (OpenPose, AlphaPose, mmpose
     carry none) the ceiling of the largest x and y seen, a lower bound on the true frame.
+    MediaPipe's normalised landmarks need the true size (the sheet's ``width``/``height``, or
+    the file's): without it the import fails.  ``recording`` chooses the annotation
+    (``frame_dir``) of an mmaction2/pyskl pickle holding several, unless the path names one
+    as ``file.pkl#frame_dir``.
     Raises :class:`KeypointImportError` naming the file and the reason.
     """
     path = Path(path)
@@ -104,6 +140,7 @@ def load_keypoints(
                 f"{path}: frame_size must be (width, height) > 0, got {frame_size!r}"
             )
         frame_size = (int(frame_size[0]), int(frame_size[1]))
+    path, named = split_recording(path)
     if not path.exists():
         raise KeypointImportError(f"{path}: no such file or directory")
     try:
@@ -114,6 +151,8 @@ def load_keypoints(
             return _load_json(path, fps, frame_size)
         if suffix == ".csv":
             return _load_csv(path, fps, frame_size)
+        if suffix in _PICKLE_SUFFIXES:
+            return _load_pickle(path, fps, frame_size, named, recording)
     except KeypointImportError:
         raise
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as err:
@@ -122,8 +161,23 @@ def load_keypoints(
             f"{path}: unexpected content ({type(err).__name__}: {err})"
         ) from err
     raise KeypointImportError(
-        f"{path}: unsupported keypoint file (expected an OpenPose folder, .json or .csv)"
+        f"{path}: unsupported keypoint file (expected an OpenPose folder, .json, .csv or an "
+        "mmaction2/pyskl skeleton .pkl)"
     )
+
+
+def split_recording(path: str | Path) -> tuple[Path, str | None]:
+    """``cohort.pkl#clip07`` -> (``cohort.pkl``, ``"clip07"``); other paths unchanged.
+
+    An existing file whose name holds ``#`` is taken as it is.
+    """
+    path = Path(path)
+    text = str(path)
+    if "#" in text and not path.exists():
+        base, _, name = text.rpartition("#")
+        if base and name and Path(base).suffix.lower() in _PICKLE_SUFFIXES:
+            return Path(base), name
+    return path, None
 
 
 # --------------------------------------------------------------------------- JSON helpers
@@ -223,6 +277,7 @@ def _build(
     fps: float | None,
     frame_size: tuple[int, int] | None,
     size_hint: tuple[int, int] | None = None,
+    fmt: str = "json",
 ) -> PoseData:
     """PoseData from per-frame people in a source layout chosen by keypoint count."""
     if not frames:
@@ -242,7 +297,7 @@ def _build(
         fps=fps or DEFAULT_FPS,
         frame_size=_frame_size(path, cand[..., :2], frame_size, size_hint),
         backend=BACKEND,
-        backend_version=f"{tool}-{layout_name}-json",
+        backend_version=f"{tool}-{layout_name}-{fmt}",
         candidates=cand if n_people > 1 else None,
     )
 
@@ -320,6 +375,8 @@ def _load_openpose_dir(path: Path, fps, frame_size) -> PoseData:
 
 def _load_json(path: Path, fps, frame_size) -> PoseData:
     doc = _read_json(path)
+    if _is_mediapipe_json(doc):
+        return _load_mediapipe_json(doc, path, fps, frame_size)
     build = {"path": path, "fps": fps, "frame_size": frame_size}
     if isinstance(doc, dict):
         if "people" in doc:
@@ -341,8 +398,9 @@ def _load_json(path: Path, fps, frame_size) -> PoseData:
             return _mmpose(doc, **build)
     raise KeypointImportError(
         f"{path}: unrecognised keypoint JSON; expected an OpenPose frame ('people'), an "
-        "AlphaPose/COCO result list ('image_id' + 'keypoints'), a COCO dict ('annotations') "
-        "or mmpose predictions ('instance_info', or a list of 'frame_id' + 'instances')"
+        "AlphaPose/COCO result list ('image_id' + 'keypoints'), a COCO dict ('annotations'), "
+        "mmpose predictions ('instance_info', or a list of 'frame_id' + 'instances') or "
+        "MediaPipe PoseLandmarker results ('pose_landmarks')"
     )
 
 
@@ -454,6 +512,25 @@ _ALIASES = _aliases()
 
 
 def _load_csv(path: Path, fps, frame_size) -> PoseData:
+    """A MediaPipe landmark CSV (no header, or landmark-named columns) or a per-joint CSV."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise KeypointImportError(f"{path}: unreadable CSV ({err})") from err
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    rows = [ln for ln in lines if not ln.lstrip().startswith("#")]
+    if not rows:
+        raise KeypointImportError(f"{path}: empty file (no rows)")
+    sep = max(_SEPARATORS, key=rows[0].count)
+    cells = [c.strip().strip('"') for c in rows[0].split(sep)]
+    if all(_is_number(c) or not c for c in cells):
+        return _load_mediapipe_csv(path, rows, sep, None, lines, fps, frame_size)
+    if _mediapipe_header(cells) is not None:
+        return _load_mediapipe_csv(path, rows[1:], sep, cells, lines, fps, frame_size)
+    return _load_joint_csv(path, fps, frame_size)
+
+
+def _load_joint_csv(path: Path, fps, frame_size) -> PoseData:
     try:
         df = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
@@ -481,7 +558,8 @@ def _load_csv(path: Path, fps, frame_size) -> PoseData:
         raise KeypointImportError(
             f"{path}: unknown CSV layout; expected <Joint>_x, <Joint>_y, <Joint>_conf columns "
             "with joints named like Nose/nose, LShoulder/left_shoulder, RKnee/right_knee, "
-            f"LBigToe/left_toe, LHeel/left_heel; found columns: {shown}"
+            "LBigToe/left_toe, LHeel/left_heel, or MediaPipe's 33 landmarks (x, y, z[, "
+            f"visibility[, presence]] each, after a timestamp); found columns: {shown}"
         )
     scored = {j: c for j, c in known.items() if "c" in c}
     if not scored:
@@ -556,3 +634,574 @@ def _constant(df: pd.DataFrame, col: str) -> float | None:
 def _csv_size(df: pd.DataFrame) -> tuple[int, int] | None:
     w, h = _constant(df, "width"), _constant(df, "height")
     return (int(w), int(h)) if w and h else None
+
+
+# --------------------------------------------------------------------------- MediaPipe
+
+_SEPARATORS = (",", "\t", ";")
+_MEDIAPIPE_LAYOUTS = {33: ("mediapipe33", _MEDIAPIPE33)}
+_COORDS = ("x", "y", "z", "visibility", "presence")
+_COORD_TOKENS = {
+    "x": 0, "y": 1, "z": 2, "v": 3, "vis": 3, "visibility": 3, "p": 4, "pres": 4, "presence": 4,
+}  # fmt: skip
+_FILLER_TOKENS = {"landmark", "landmarks", "lm", "pose", "kp", "keypoint", "point", "pt", "joint"}
+_MP_INDEX = {name.replace("_", ""): i for i, name in enumerate(MEDIAPIPE_NAMES)}
+_TIME_TOKENS = {"time", "timestamp", "timestamps", "ts", "t", "stamp"}
+_FLAG_TOKENS = {"presence", "present", "detected", "detection", "flag", "valid", "found"}
+_FRAME_TOKENS = {"frame", "frames", "index", "idx", "frameid", "frameindex", "fid"}
+# Seconds per unit of a timestamp, and the spellings of each unit in a column name.
+_UNITS: dict[str, float] = {"µs": 1e-6, "ms": 1e-3, "s": 1.0}
+_UNIT_TOKENS = {
+    "us": "µs", "usec": "µs", "micro": "µs", "micros": "µs", "microseconds": "µs",
+    "ms": "ms", "msec": "ms", "millis": "ms", "milliseconds": "ms",
+    "s": "s", "sec": "s", "secs": "s", "seconds": "s",
+}  # fmt: skip
+#: Frame rates a video recording can plausibly have; a timestamp unit is inferred as the one
+#: (µs, ms or s) whose median frame interval falls in this range.
+PLAUSIBLE_FPS = (4.0, 500.0)
+# Normalised coordinates stay near [0, 1] (a little outside for points off the frame); larger
+# values are pixels.
+_PIXEL_THRESHOLD = 4.0
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def _tokens(name: str) -> list[str]:
+    return re.findall(r"[a-z]+|\d+", name.lower().replace("µ", "u"))
+
+
+def _landmark_column(name: str) -> tuple[int, int] | None:
+    """(landmark index, coordinate index into :data:`_COORDS`) of a column like ``x0``,
+    ``landmark_0_x``, ``nose_x``, ``LEFT_FOOT_INDEX_visibility``; None for other columns."""
+    tokens = _tokens(name)
+    coords = [t for t in tokens if t in _COORD_TOKENS]
+    if len(coords) != 1:
+        return None
+    rest = [t for t in tokens if t not in _COORD_TOKENS and t not in _FILLER_TOKENS]
+    if len(rest) == 1 and rest[0].isdigit():
+        k = int(rest[0])
+        return (k, _COORD_TOKENS[coords[0]]) if k < 33 else None
+    k = _MP_INDEX.get("".join(rest))
+    return None if k is None else (k, _COORD_TOKENS[coords[0]])
+
+
+def _meta_kind(name: str) -> str | None:
+    tokens = set(_tokens(name))
+    for kind in ("width", "height"):
+        if kind in tokens and tokens <= {kind, "image", "img", "frame", "px"}:
+            return kind
+    if tokens & _TIME_TOKENS:
+        return "time"
+    if tokens & _FLAG_TOKENS:
+        return "flag"
+    if tokens & _FRAME_TOKENS:
+        return "frame"
+    return None
+
+
+def _unit_hint(name: str) -> str | None:
+    units = {_UNIT_TOKENS[t] for t in _tokens(name) if t in _UNIT_TOKENS}
+    return units.pop() if len(units) == 1 else None
+
+
+def _mediapipe_header(header: Sequence[str]) -> dict | None:
+    """Column plan of a MediaPipe landmark CSV header, or None if it is not one.
+
+    The plan maps ``coords`` to a (33, 5) array of column indices (x, y, z, visibility,
+    presence; -1 absent) and ``time``/``flag``/``frame``/``width``/``height`` to a column index.
+    """
+    if any((m := _COLUMN.match(h)) and m["coord"].lower() not in ("x", "y", "z") for h in header):
+        return None  # <Joint>_conf columns: the per-joint CSV layout
+    parsed = [_landmark_column(h) for h in header]
+    cols = np.full((33, len(_COORDS)), -1, dtype=np.int64)
+    for c, lm in enumerate(parsed):
+        if lm is not None:
+            if cols[lm] >= 0:
+                return None
+            cols[lm] = c
+    meta = [c for c, lm in enumerate(parsed) if lm is None]
+    if not (cols[:, :2] >= 0).all():
+        # Not named by landmark: MediaPipe's order after the named leading columns.
+        kinds = [_meta_kind(header[c]) for c in range(len(header))]
+        n_meta = next((c for c, k in enumerate(kinds) if k is None), len(header))
+        cols = _positional(len(header) - n_meta, n_meta)
+        if cols is None:
+            return None
+        meta = list(range(n_meta))
+    plan: dict = {"coords": cols}
+    for c in meta:
+        kind = _meta_kind(header[c])
+        if kind is not None and kind not in plan:
+            plan[kind] = c
+    return plan
+
+
+def _positional(n_coord_cols: int, start: int) -> np.ndarray | None:
+    """(33, 5) column indices of 33 x (x, y, z[, visibility[, presence]]) from ``start``."""
+    for per in (3, 4, 5):
+        if n_coord_cols == 33 * per:
+            cols = np.full((33, len(_COORDS)), -1, dtype=np.int64)
+            cols[:, :per] = start + np.arange(33 * per).reshape(33, per)
+            return cols
+    return None
+
+
+def _headerless_plan(table: np.ndarray, path: Path) -> dict:
+    """Column plan of a header-less MediaPipe CSV: up to two leading columns (a timestamp, a
+    0/1 presence flag, in either order, or a frame number), then the landmarks."""
+    n = table.shape[1]
+    for lead in (0, 1, 2):
+        cols = _positional(n - lead, lead)
+        if cols is not None:
+            break
+    else:
+        raise KeypointImportError(
+            f"{path}: {n} columns per row is not a MediaPipe landmark layout; expected up to two "
+            "leading columns (timestamp, presence flag) and then 33 landmarks of x, y, z "
+            "(99 columns), x, y, z, visibility (132) or x, y, z, visibility, presence (165)"
+        )
+    plan: dict = {"coords": cols}
+    others = []
+    for c in range(lead):
+        v = table[:, c]
+        v = v[np.isfinite(v)]
+        if v.size and np.isin(v, (0, 1)).all() and not (v.size > 1 and (np.diff(v) > 0).all()):
+            plan.setdefault("flag", c)
+        else:
+            others.append(c)
+    counts = [c for c in others if _is_frame_count(table[:, c])]
+    if len(others) == 1:
+        plan["frame" if counts else "time"] = others[0]
+    elif len(others) == 2:
+        if len(counts) != 1:
+            raise KeypointImportError(
+                f"{path}: cannot tell the two leading columns apart (expected a timestamp and "
+                "a 0/1 presence flag, or a frame number and a timestamp); add a header naming "
+                "them, e.g. timestamp_us,presence,x0,y0,z0,..."
+            )
+        plan["frame"] = counts[0]
+        plan["time"] = next(c for c in others if c != counts[0])
+    return plan
+
+
+def _is_frame_count(v: np.ndarray) -> bool:
+    d = np.diff(v)
+    return v.size > 1 and bool((v == np.round(v)).all() and (d >= 1).all() and np.median(d) == 1)
+
+
+def _csv_meta(lines: Sequence[str]) -> dict[str, float]:
+    """``# width: 720``, ``# height=1080``, ``# fps 29.97`` comment lines."""
+    meta: dict[str, float] = {}
+    for ln in lines:
+        if ln.lstrip().startswith("#"):
+            pat = r"\b(width|height|fps)\b\s*[:=]?\s*([0-9]+(?:\.[0-9]*)?)"
+            for key, value in re.findall(pat, ln, re.I):
+                meta.setdefault(key.lower(), float(value))
+    return meta
+
+
+def _numeric_table(path: Path, rows: Sequence[str], sep: str, n_cols: int, first_line: int):
+    """Data rows as a float (N, C) array; empty cells NaN; text or infinity raises."""
+    try:
+        df = pd.read_csv(
+            io.StringIO("\n".join(rows)), sep=sep, header=None, dtype=str,
+            keep_default_na=False, skipinitialspace=True,
+        )  # fmt: skip
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise KeypointImportError(f"{path}: unreadable CSV ({err})") from err
+    if df.shape[1] != n_cols:
+        raise KeypointImportError(
+            f"{path}: rows have {df.shape[1]} columns, the first line {n_cols}"
+        )
+    raw = df.to_numpy(dtype=str)
+    stripped = np.char.strip(np.char.strip(raw), '"')
+    table = np.full(raw.shape, np.nan)
+    blank = (stripped == "") | (np.char.lower(stripped) == "nan")
+    try:
+        table[~blank] = stripped[~blank].astype(np.float64)
+    except ValueError:
+        for r, c in zip(*np.nonzero(~blank), strict=True):
+            if not _is_number(stripped[r, c]):
+                raise KeypointImportError(
+                    f"{path}: line {first_line + r}, column {c + 1}: {raw[r, c]!r} is not a "
+                    "number"
+                ) from None
+    bad = np.isinf(table)
+    if bad.any():
+        r, c = (int(i[0]) for i in np.nonzero(bad))
+        raise KeypointImportError(
+            f"{path}: line {first_line + r}, column {c + 1}: non-finite value {raw[r, c]!r}"
+        )
+    return table
+
+
+def _load_mediapipe_csv(
+    path: Path,
+    rows: Sequence[str],
+    sep: str,
+    header: Sequence[str] | None,
+    lines: Sequence[str],
+    fps: float | None,
+    frame_size: tuple[int, int] | None,
+) -> PoseData:
+    """MediaPipe Pose landmarks, one row per frame (see :func:`_mediapipe_header`,
+    :func:`_headerless_plan`); z is dropped (motorflow poses are 2D)."""
+    if not rows:
+        raise KeypointImportError(f"{path}: zero frames (a header but no data rows)")
+    n_cols = len(header) if header is not None else len(rows[0].split(sep))
+    table = _numeric_table(path, rows, sep, n_cols, 2 if header is not None else 1)
+    plan = _mediapipe_header(header) if header is not None else _headerless_plan(table, path)
+    cols = plan["coords"]
+    values = np.where(cols >= 0, table[:, np.maximum(cols, 0)], np.nan)  # (N, 33, 5)
+    present = np.ones(len(table), dtype=bool)
+    if "flag" in plan:
+        present &= table[:, plan["flag"]] > 0
+    time = None
+    if "time" in plan:
+        c = plan["time"]
+        what = f"timestamp column '{header[c]}'" if header is not None else f"column {c + 1}"
+        unit = _unit_hint(header[c]) if header is not None else None
+        time = _seconds(table[:, c], path, f"{what} (timestamps)", unit, fps)
+    elif "frame" in plan:
+        frame = table[:, plan["frame"]]
+        if not np.isfinite(frame).all() or (np.diff(frame) <= 0).any():
+            raise KeypointImportError(f"{path}: the frame numbers are not strictly increasing")
+    meta = _csv_meta(lines)
+    size_hint = None
+    w = _constant_col(table, plan.get("width")) or meta.get("width")
+    h = _constant_col(table, plan.get("height")) or meta.get("height")
+    if w and h:
+        size_hint = (int(w), int(h))
+    fps = fps or meta.get("fps")
+    people = [[v] if ok else [] for v, ok in zip(values, present, strict=True)]
+    if time is not None:
+        slots, fps = _grid(time, fps, path)
+    elif "frame" in plan:
+        slots = (table[:, plan["frame"]] - table[0, plan["frame"]]).astype(np.int64)
+    else:
+        slots = np.arange(len(table))
+    return _mediapipe_pose(path, slots, people, fps, frame_size, size_hint, "csv")
+
+
+def _constant_col(table: np.ndarray, col: int | None) -> float | None:
+    if col is None:
+        return None
+    v = np.unique(table[:, col][np.isfinite(table[:, col])])
+    return float(v[0]) if len(v) == 1 and v[0] > 0 else None
+
+
+def _seconds(
+    t: np.ndarray, path: Path, what: str, unit: str | None, fps: float | None
+) -> np.ndarray:
+    """Timestamps in seconds; the unit (µs, ms, s) from ``unit`` or, failing that, the one
+    whose median frame interval gives a plausible frame rate (closest to ``fps`` if given)."""
+    if not np.isfinite(t).all():
+        raise KeypointImportError(f"{path}: {what} has empty or non-finite timestamps")
+    if len(t) < 2:
+        return (t - t[:1]) * _UNITS[unit or "s"]
+    dt = np.diff(t)
+    if (dt <= 0).any():
+        r = int(np.argmax(dt <= 0))
+        raise KeypointImportError(
+            f"{path}: {what} is not strictly increasing (row {r + 2}: {t[r + 1]:g} after "
+            f"{t[r]:g})"
+        )
+    step = float(np.median(dt))
+    implied = {u: 1.0 / (step * s) for u, s in _UNITS.items()}
+    lo, hi = PLAUSIBLE_FPS
+    shown = ", ".join(f"{f:.3g} fps if in {u}" for u, f in implied.items())
+    if unit is None:
+        if fps is not None:
+            unit = min(implied, key=lambda u: abs(math.log(implied[u] / fps)))
+            if abs(math.log(implied[unit] / fps)) > math.log(2):
+                raise KeypointImportError(
+                    f"{path}: cannot infer the unit of {what}: its median step {step:g} gives "
+                    f"{shown}, none near the sheet's {fps:g} fps"
+                )
+        else:
+            fits = [u for u, f in implied.items() if lo <= f <= hi]
+            if len(fits) != 1:
+                raise KeypointImportError(
+                    f"{path}: cannot infer the unit of {what}: its median step {step:g} gives "
+                    f"{shown}; none is a plausible video frame rate ({lo:g}-{hi:g} fps). Name "
+                    "the unit in a header (timestamp_us, timestamp_ms, time_s) or give the "
+                    "sheet's fps"
+                )
+            unit = fits[0]
+    elif not lo <= implied[unit] <= hi:
+        raise KeypointImportError(
+            f"{path}: {what} in {unit} has a median step {step:g}, i.e. {implied[unit]:.3g} fps, "
+            f"outside the plausible {lo:g}-{hi:g} fps"
+        )
+    return (t - t[0]) * _UNITS[unit]
+
+
+def _grid(t: np.ndarray, fps: float | None, path: Path) -> tuple[np.ndarray, float]:
+    """Frame slot of each timestamp (seconds from the first) on a regular grid, and its fps.
+
+    The grid's rate is ``fps`` (the sheet's) or the recording's: the mean of the regular
+    intervals (those within 25 % of the median; longer ones are dropped frames).  Gaps become
+    empty slots, so durations and cadence stay right.
+    """
+    if len(t) < 2:
+        return np.zeros(len(t), dtype=np.int64), fps or DEFAULT_FPS
+    dt = np.diff(t)
+    step = float(np.median(dt))
+    own = 1.0 / float(dt[np.abs(dt - step) <= 0.25 * step].mean())
+    if fps is not None and abs(math.log(fps / own)) > math.log(1.05):
+        warnings.warn(
+            f"{path}: the sheet's {fps:g} fps differs from the timestamps' {own:.4g} fps; "
+            "frames are placed on the sheet's grid",
+            KeypointImportWarning,
+            stacklevel=5,
+        )
+    rate = fps or own
+    slots = np.rint(t * rate).astype(np.int64)
+    # Jitter can put two rows on one slot: push later rows on (slot_i >= slot_{i-1} + 1).
+    k = np.arange(len(slots))
+    slots = k + np.maximum.accumulate(slots - k)
+    dropped = int(slots[-1] + 1 - len(slots))
+    if dropped:
+        log.info(
+            "%s: %d rows on a %d-frame grid at %.4g fps (%d dropped frames left empty)",
+            path, len(slots), slots[-1] + 1, rate, dropped,
+        )  # fmt: skip
+    return slots, float(rate)
+
+
+def _mediapipe_pose(
+    path: Path,
+    slots: np.ndarray,
+    people: Sequence[Sequence[np.ndarray]],
+    fps: float | None,
+    frame_size: tuple[int, int] | None,
+    size_hint: tuple[int, int] | None,
+    fmt: str,
+) -> PoseData:
+    """PoseData from (33, 5) landmark rows (x, y, z, visibility, presence; NaN absent) placed
+    on frame ``slots``; normalised coordinates are scaled to pixels."""
+    if len(slots) == 0:
+        raise KeypointImportError(f"{path}: zero frames")
+    frames: list[list[np.ndarray]] = [[] for _ in range(int(slots[-1]) + 1)]
+    xy_all = [p[:, :2] for ps in people for p in ps]
+    if not xy_all:
+        raise KeypointImportError(f"{path}: no pose in any of {len(slots)} rows")
+    xy = np.abs(np.concatenate(xy_all))
+    xy = xy[np.isfinite(xy)]
+    normalised = xy.size == 0 or float(np.quantile(xy, 0.99)) <= _PIXEL_THRESHOLD
+    size = frame_size or size_hint
+    if normalised and size is None:
+        raise KeypointImportError(
+            f"{path}: MediaPipe landmarks are normalised to [0, 1] of the frame, so the frame "
+            "size is needed to make pixels, and neither the sheet nor the file gives it; add "
+            "width and height (pixels) to the sample sheet row (motorflow pose: --frame-size)"
+        )
+    scale = np.array([size[0], size[1]], dtype=np.float64) if normalised else np.ones(2)
+    for slot, ps in zip(slots, people, strict=True):
+        for p in ps:
+            pts = np.empty((33, 3))
+            pts[:, :2] = p[:, :2] * scale
+            vis, pres = p[:, 3], p[:, 4]
+            pts[:, 2] = np.where(np.isfinite(vis), vis, np.where(np.isfinite(pres), pres, 1.0))
+            if not (np.nan_to_num(p[:, :2]) == 0).all():  # all-zero rows: no detection
+                frames[slot].append(pts)
+    if not normalised:
+        warnings.warn(
+            f"{path}: MediaPipe landmarks larger than {_PIXEL_THRESHOLD:g}: read as pixels",
+            KeypointImportWarning,
+            stacklevel=4,
+        )
+    return _build(path, frames, _MEDIAPIPE_LAYOUTS, "MediaPipe", "mediapipe", fps, size,
+                  fmt=fmt if normalised else f"{fmt}-px")  # fmt: skip
+
+
+def _is_mediapipe_json(doc: object) -> bool:
+    if isinstance(doc, dict):
+        if "pose_landmarks" in doc:
+            return True
+        doc = doc.get("frames")
+    return (
+        isinstance(doc, list)
+        and bool(doc)
+        and any(isinstance(f, dict) and "pose_landmarks" in f for f in doc)
+    )
+
+
+_JSON_TIME_KEYS = (
+    ("timestamp_us", "µs"), ("timestamp_ms", "ms"), ("timestamp_s", "s"),
+    ("timestamp", None), ("time", None),
+)  # fmt: skip
+
+
+def _landmark_row(lm: object, path: Path) -> list[float]:
+    if isinstance(lm, dict):
+        vals = [lm.get(k) for k in _COORDS]
+    else:
+        vals = list(lm)[: len(_COORDS)]
+        vals += [None] * (len(_COORDS) - len(vals))
+    return [np.nan if v is None else float(v) for v in vals]
+
+
+def _json_pose(pose: object, path: Path, t: int) -> np.ndarray:
+    if isinstance(pose, dict):  # protobuf MessageToDict: {"landmark": [...]}
+        pose = pose.get("landmark", pose.get("landmarks"))
+    if not isinstance(pose, list) or len(pose) != 33:
+        n = len(pose) if isinstance(pose, list) else type(pose).__name__
+        raise KeypointImportError(
+            f"{path}: frame {t}: a pose must be a list of 33 landmarks, got {n}"
+        )
+    arr = np.asarray([_landmark_row(lm, path) for lm in pose], dtype=np.float64)
+    if np.isinf(arr).any():
+        raise KeypointImportError(f"{path}: frame {t}: non-finite landmark values")
+    return arr
+
+
+def _load_mediapipe_json(doc: object, path: Path, fps, frame_size) -> PoseData:
+    """MediaPipe Tasks PoseLandmarker results: per frame ``pose_landmarks`` (a list of poses,
+    each 33 ``{x, y, z, visibility, presence}``), optional ``timestamp_ms`` (or ``timestamp``
+    with the unit inferred, or ``frame_index``); a list of frames, a dict with ``frames`` (and
+    optional ``width``, ``height``, ``fps``), or one frame."""
+    meta = doc if isinstance(doc, dict) else {}
+    frames = meta.get("frames", [meta]) if isinstance(doc, dict) else doc
+    if not frames:
+        raise KeypointImportError(f"{path}: zero frames")
+    people: list[list[np.ndarray]] = []
+    for t, fr in enumerate(frames):
+        if not isinstance(fr, dict):
+            raise KeypointImportError(f"{path}: frame {t} is not an object")
+        poses = fr.get("pose_landmarks") or []
+        if poses and isinstance(poses[0], dict) and "x" in poses[0]:
+            poses = [poses]  # a single pose written without the list of poses
+        people.append([_json_pose(p, path, t) for p in poses])
+    key, unit = next(
+        ((k, u) for k, u in _JSON_TIME_KEYS if all(k in f for f in frames)), (None, None)
+    )
+    fps = fps or _positive(meta.get("fps"))
+    frame_keys = [k for k in ("frame_index", "frame", "frame_id") if all(k in f for f in frames)]
+    frame_key = frame_keys[0] if frame_keys else None
+    if key is not None:
+        t = np.asarray([f[key] for f in frames], dtype=np.float64)
+        slots, fps = _grid(_seconds(t, path, f"'{key}'", unit, fps), fps, path)
+    elif frame_key is not None:
+        idx = np.asarray([f[frame_key] for f in frames], dtype=np.int64)
+        if (np.diff(idx) <= 0).any():
+            raise KeypointImportError(f"{path}: '{frame_key}' is not strictly increasing")
+        slots = idx - idx[0]
+    else:
+        slots = np.arange(len(frames))
+    size_hint = None
+    for wk, hk in (("width", "height"), ("image_width", "image_height")):
+        sizes = {(f.get(wk, meta.get(wk)), f.get(hk, meta.get(hk))) for f in frames}
+        if len(sizes) == 1:
+            w, h = sizes.pop()
+            if _positive(w) and _positive(h):
+                size_hint = (int(w), int(h))
+                break
+    return _mediapipe_pose(path, slots, people, fps, frame_size, size_hint, "tasks-json")
+
+
+def _positive(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) and value > 0 else None
+
+
+# --------------------------------------------------------------------------- skeleton pickle
+
+_PICKLE_SUFFIXES = (".pkl", ".pickle")
+# What an mmaction2 / pyskl annotation pickle needs: numpy arrays and plain containers.  Any
+# other class is refused, so opening a pickle cannot run its code.
+_PICKLE_ALLOWED = {
+    ("numpy", "ndarray"), ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+    ("collections", "OrderedDict"), ("builtins", "set"), ("builtins", "frozenset"),
+}  # fmt: skip
+_PICKLE_LAYOUTS = {**_COCO_LAYOUTS, N_JOINTS: ("motorflow21", JOINT_NAMES)}
+
+
+class _ArraysOnly(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        if (module, name) in _PICKLE_ALLOWED or (
+            module.startswith("numpy") and name.endswith("DType")
+        ):
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(
+            f"refusing to load {module}.{name} (a skeleton pickle holds only numpy arrays, "
+            "lists, dicts and numbers)"
+        )
+
+
+def _load_pickle(path: Path, fps, frame_size, named: str | None, recording: str | None):
+    """mmaction2/pyskl skeleton annotations (what ``motorflow export`` writes): a dict with
+    ``annotations`` (or a bare list of them), each ``frame_dir``, ``total_frames``,
+    ``img_shape`` (h, w), ``keypoint`` (M, T, V, 2) and ``keypoint_score`` (M, T, V), or
+    ``keypoint`` (M, T, V, 3) with the score last.  Score 0 (mmaction2's missing point) is
+    missing."""
+    try:
+        with open(path, "rb") as fh:
+            doc = _ArraysOnly(fh).load()
+    except (pickle.UnpicklingError, EOFError, ImportError, AttributeError) as err:
+        raise KeypointImportError(f"{path}: not a readable skeleton pickle ({err})") from err
+    anns = doc.get("annotations") if isinstance(doc, dict) else doc
+    if not isinstance(anns, list) or not all(isinstance(a, dict) for a in anns):
+        raise KeypointImportError(
+            f"{path}: not an mmaction2/pyskl skeleton pickle (expected a dict with an "
+            "'annotations' list of dicts)"
+        )
+    if not anns:
+        raise KeypointImportError(f"{path}: the pickle holds no annotations")
+    ids = [str(a.get("frame_dir")) for a in anns]
+    want = named if named is not None else (recording if len(anns) > 1 else None)
+    if want is None:
+        ann = anns[0]
+    elif ids.count(want) == 1:
+        ann = anns[ids.index(want)]
+    else:
+        shown = ", ".join(ids[:8]) + (", ..." if len(ids) > 8 else "")
+        how = "appears more than once" if want in ids else "is not among"
+        raise KeypointImportError(
+            f"{path}: recording {want!r} {how} its {len(ids)} annotations' frame_dir ({shown}); "
+            "name one as path#frame_dir (or make the sheet's video_id the frame_dir)"
+        )
+    where = f"{path}#{ann.get('frame_dir')}"
+    kp = np.asarray(ann["keypoint"], dtype=np.float64)
+    if kp.ndim != 4:
+        raise KeypointImportError(f"{where}: keypoint must be (M, T, V, C), got {kp.shape}")
+    if "keypoint_score" in ann:
+        if kp.shape[-1] != 2:
+            raise KeypointImportError(
+                f"{where}: keypoint has {kp.shape[-1]} coordinates; only 2D skeletons are read"
+            )
+        score = np.asarray(ann["keypoint_score"], dtype=np.float64)
+        if score.shape != kp.shape[:3]:
+            raise KeypointImportError(
+                f"{where}: keypoint_score {score.shape} does not match keypoint {kp.shape}"
+            )
+    elif kp.shape[-1] == 3:
+        kp, score = kp[..., :2], kp[..., 2]
+    else:
+        raise KeypointImportError(f"{where}: no keypoint_score for keypoint {kp.shape}")
+    src = np.concatenate([kp, score[..., None]], axis=-1)  # (M, T, V, 3)
+    if np.isinf(src).any():
+        raise KeypointImportError(f"{where}: non-finite keypoint values")
+    n_frames = src.shape[1]
+    total = ann.get("total_frames", n_frames)
+    if int(total) != n_frames:
+        raise KeypointImportError(
+            f"{where}: total_frames {total} but keypoint holds {n_frames} frames"
+        )
+    size_hint = None
+    shape = ann.get("img_shape") or ann.get("original_shape")
+    if shape is not None and len(shape) == 2 and min(shape) > 0:
+        size_hint = (int(shape[1]), int(shape[0]))  # (h, w) -> (w, h)
+    frames = [[src[m, t] for m in range(src.shape[0])] for t in range(n_frames)]
+    return _build(path, frames, _PICKLE_LAYOUTS, "skeleton", "mmaction2", fps, frame_size,
+                  size_hint, fmt="pkl")  # fmt: skip

@@ -28,30 +28,8 @@ from motorflow.video import VideoError, iter_frames, probe
 
 log = logging.getLogger(__name__)
 
-# BlazePose's 33 landmarks → motorflow joints (toe = foot index, the tip of the foot).
-MEDIAPIPE_LANDMARKS = {
-    "nose": 0,
-    "left_eye": 2,
-    "right_eye": 5,
-    "left_ear": 7,
-    "right_ear": 8,
-    "left_shoulder": 11,
-    "right_shoulder": 12,
-    "left_elbow": 13,
-    "right_elbow": 14,
-    "left_wrist": 15,
-    "right_wrist": 16,
-    "left_hip": 23,
-    "right_hip": 24,
-    "left_knee": 25,
-    "right_knee": 26,
-    "left_ankle": 27,
-    "right_ankle": 28,
-    "left_heel": 29,
-    "right_heel": 30,
-    "left_toe": 31,
-    "right_toe": 32,
-}
+# BlazePose's 33 landmarks → motorflow joints: one table, shared with the MediaPipe importer.
+MEDIAPIPE_LANDMARKS = importers.MEDIAPIPE_LANDMARKS
 _OURS = np.array([INDEX[n] for n in MEDIAPIPE_LANDMARKS])
 _THEIRS = np.array(list(MEDIAPIPE_LANDMARKS.values()))
 
@@ -210,12 +188,19 @@ def run(
     cfg: PoseConfig = PoseConfig(),
     fps: float | None = None,
     frame_size: tuple[int, int] | None = None,
+    recording: str | None = None,
 ) -> PoseData:
-    """Estimate (or import) poses for one input and write the pose file atomically."""
+    """Estimate (or import) poses for one input and write the pose file atomically.
+
+    ``frame_size`` (width, height; the sheet's) is what normalised keypoints (MediaPipe's) are
+    scaled by; ``recording`` (the sheet's video_id) picks a skeleton pickle's annotation.
+    """
     input_path = Path(input_path)
     try:
         if cfg.backend == "precomputed":
-            pose = importers.load_keypoints(input_path, fps=fps, frame_size=frame_size)
+            pose = importers.load_keypoints(
+                input_path, fps=fps, frame_size=frame_size, recording=recording
+            )
             if pose.n_frames < cfg.min_frames:
                 raise PoseError(
                     f"{input_path}: too short, {pose.n_frames} frames < min_frames {cfg.min_frames}"

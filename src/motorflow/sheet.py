@@ -23,7 +23,7 @@ import yaml
 
 SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "samples.schema.yaml"
 REQUIRED = ("video_id", "subject_id", "path", "label")
-NUMERIC = ("fps", "height_cm", "age_months")
+NUMERIC = ("fps", "height_cm", "age_months", "width", "height")
 
 
 class SheetError(ValueError):

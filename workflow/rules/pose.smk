@@ -9,6 +9,7 @@ rule estimate_pose:
     params:
         source=get_source,
         fps=get_fps,
+        frame_size=get_frame_size,
         options=config["pose"],
     log:
         "logs/pose/{video_id}.log",

@@ -9,4 +9,6 @@ with rule_logging(snakemake.log[0]):
         snakemake.output[0],
         pose.PoseConfig(**snakemake.params.options),
         fps=snakemake.params.fps,
+        frame_size=snakemake.params.frame_size,
+        recording=snakemake.wildcards.video_id,
     )
