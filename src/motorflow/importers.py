@@ -6,7 +6,27 @@
 * a ``.json`` file: one OpenPose frame, AlphaPose / COCO result list, COCO ``annotations``
   dict, or mmpose predictions (inferencer list or demo ``instance_info`` dict); the variant
   is detected from the document's keys;
-* a ``.csv`` file: one row per frame, ``<Joint>_x, <Joint>_y, <Joint>_conf`` columns.
+* a ``.csv`` file: one row per frame, ``<Joint>_x, <Joint>_y, <Joint>_conf`` columns; or
+  MediaPipe Pose landmarks as MediaPipe users write them: with or without a header, up to two
+  leading columns (a timestamp in µs, ms or s, a 0/1 presence flag, or a frame number), then
+  33 landmarks of x, y, z (99 columns), + visibility (132) or + visibility, presence (165);
+  a header may name the landmark columns (``x0``, ``nose_x``, ``landmark_0_visibility``) in
+  any order, the timestamp's unit (``timestamp_us``, ``time_ms``, ``time (s)``) and constant
+  ``width``/``height`` columns; ``# width: 720 height: 1080`` comment lines give the size too;
+* a ``.json`` file of MediaPipe Tasks PoseLandmarker results: per frame ``pose_landmarks``
+  (a list of poses, each 33 ``{x, y, z, visibility, presence}``), optional ``timestamp_ms``;
+* a ``.pkl`` / ``.pickle`` mmaction2 / pyskl skeleton-annotation file (what
+  ``motorflow export`` writes); ``cohort.pkl#clip07`` picks the annotation whose
+  ``frame_dir`` is ``clip07`` (else the ``recording`` argument, the sheet's video_id, when
+  the pickle holds several).  Only numpy arrays and plain containers are unpickled.
+
+MediaPipe specifics: rows are placed on a regular time grid at the sheet's fps or the
+recording's (the mean of its regular frame intervals), so dropped frames (the timestamp gaps)
+are empty frames and durations and cadence stay right; a timestamp unit not named in a header
+is the one whose median interval gives a plausible frame rate (:data:`PLAUSIBLE_FPS`).
+Normalised coordinates are multiplied by the frame size (the sheet's ``width``/``height``,
+else the file's; an error without either); z is dropped.  Confidence is the visibility where
+given, else the presence, else 1; rows with presence flag 0 or all-zero landmarks are empty.
 
 Every source is mapped onto :data:`motorflow.skeleton.JOINT_NAMES`; joints the source lacks
 (feet for COCO-17) and points it did not detect are NaN with confidence 0.  A point counts as
