@@ -844,6 +844,25 @@ def test_mediapipe_tasks_json_dict_with_frames_size_and_presence_only(tmp_path):
     assert_mp_mapped(pose.keypoints[4], lm[2], lm[2, :, 4])
 
 
+def test_mediapipe_json_single_frame_protobuf_dict(tmp_path):
+    lm = mp_frames(1)[0]
+    doc = {"pose_landmarks": {"landmark": tasks_landmarks(lm)}, "image_width": W,
+           "image_height": H}  # fmt: skip
+    path = tmp_path / "one.json"
+    path.write_text(json.dumps(doc))
+    pose = load_keypoints(path)
+    assert pose.n_frames == 1 and pose.frame_size == (W, H)
+    assert_mp_mapped(pose.keypoints[0], lm, lm[:, 3])
+
+
+def test_mediapipe_csv_all_zero_rows_are_no_detection(tmp_path):
+    lm = mp_frames(6)
+    lm[2] = 0.0  # some exporters write zeros when MediaPipe found nobody
+    path = write_mp_csv(tmp_path / "zeros.csv", lm, np.arange(6) / 30.0)
+    pose = load_keypoints(path, frame_size=(W, H))
+    assert pose.n_frames == 6 and missing_frames(pose) == [2]
+
+
 def test_mediapipe_tasks_json_errors(tmp_path):
     path = tmp_path / "short.json"
     path.write_text(json.dumps([{"pose_landmarks": [tasks_landmarks(mp_frames(1)[0][:20])]}]))

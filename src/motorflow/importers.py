@@ -1096,6 +1096,8 @@ def _load_mediapipe_json(doc: object, path: Path, fps, frame_size) -> PoseData:
         if not isinstance(fr, dict):
             raise KeypointImportError(f"{path}: frame {t} is not an object")
         poses = fr.get("pose_landmarks") or []
+        if isinstance(poses, dict):  # one pose as protobuf MessageToDict wrote it
+            poses = [poses]
         if poses and isinstance(poses[0], dict) and "x" in poses[0]:
             poses = [poses]  # a single pose written without the list of poses
         people.append([_json_pose(p, path, t) for p in poses])
