@@ -222,10 +222,142 @@ def test_subject_level_means_probabilities_not_votes():
     assert len(subj) == 3
 
 
-def test_subject_level_rejects_two_labels_naming_the_subject():
+def test_subject_level_leaves_out_a_subject_whose_labels_differ_with_the_reason():
     df = _rows([("kid_07", "I", [1, 0, 0]), ("kid_07", "II", [0, 1, 0]), ("x", "I", [1, 0, 0])])
-    with pytest.raises(ValueError, match="kid_07"):
-        ev.subject_level(df, L3)
+    subj = ev.subject_level(df, L3)
+    assert list(subj["subject_id"]) == ["x"]
+    assert ev.mixed_labels(df) == {"kid_07": "labels differ between its recordings: I, II"}
+    # All subjects mixed: no subject-level rows, NaN metrics (never a made-up label).
+    only = df[df["subject_id"] == "kid_07"]
+    assert ev.subject_level(only, L3).empty
+    assert math.isnan(ev.fold_metrics(only, L3)["subject"]["accuracy"])
+    assert math.isnan(ev.majority_rate(only, L3, "subject"))
+
+
+def longitudinal_preds(seed: int = 0, accuracy: float = 0.7, mixed: int = 6) -> pd.DataFrame:
+    """24 subjects, sessions OFF and ON (2 videos each); the first ``mixed`` subjects are
+    impaired OFF and normal ON, the others keep one label; 4 subject-wise folds."""
+    rng = np.random.default_rng(seed)
+    labels = ["normal", "impaired"]
+    rows = []
+    for s in range(24):
+        for sess in ("OFF", "ON"):
+            if s < mixed:
+                label = "impaired" if sess == "OFF" else "normal"
+            else:
+                label = labels[s % 2]
+            for v in range(2):
+                right = rng.random() < accuracy
+                p_true = rng.uniform(0.55, 0.95) if right else rng.uniform(0.05, 0.45)
+                probs = {lab: p_true if lab == label else 1 - p_true for lab in labels}
+                rows.append(
+                    {
+                        "video_id": f"p{s:02d}_{sess}_{v}",
+                        "subject_id": f"p{s:02d}",
+                        "session": sess,
+                        "label": label,
+                        "pred": max(probs, key=probs.get),
+                        **{f"prob_{lab}": probs[lab] for lab in labels},
+                        "split": f"fold{s % 4}",
+                        "repeat": 0,
+                        "fold": s % 4,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+LN = ["normal", "impaired"]
+
+
+def test_visit_level_pools_the_videos_of_one_subject_and_session():
+    df = longitudinal_preds(seed=1)
+    visits = ev.visit_level(df, LN).set_index("visit_id")
+    assert len(visits) == 48 and (visits["n_videos"] == 2).all()
+    assert visits.at["p00/OFF", "label"] == "impaired" and visits.at["p00/ON", "label"] == "normal"
+    for vid, g in df.assign(visit_id=df["subject_id"] + "/" + df["session"]).groupby("visit_id"):
+        mean = g[["prob_normal", "prob_impaired"]].mean()
+        assert visits.loc[vid, ["prob_normal", "prob_impaired"]].tolist() == pytest.approx(
+            mean.tolist()
+        )
+        assert visits.at[vid, "pred"] == ("impaired" if mean["prob_impaired"] > 0.5 else "normal")
+    # A video without a session is a visit of its own.
+    df.loc[df["subject_id"] == "p10", "session"] = ""
+    visits = ev.visit_level(df, LN)
+    assert sorted(visits.loc[visits["subject_id"] == "p10", "visit_id"]) == [
+        f"p10/p10_{sess}_{v}" for sess in ("OFF", "ON") for v in range(2)
+    ]
+    assert len(visits) == 46 + 4
+    # Two videos of one visit with different labels: that visit is left out, with its reason.
+    df.loc[df["video_id"] == "p11_ON_0", "label"] = "normal"  # p11 is impaired
+    assert "p11/ON" not in set(ev.visit_level(df, LN)["visit_id"])
+    assert ev.mixed_labels(df, "visit")["p11/ON"].endswith("impaired, normal")
+
+
+def test_summarise_longitudinal_reports_visits_and_constant_label_subjects_only(tmp_path):
+    df = longitudinal_preds(seed=2)
+    summary = ev.summarise({"stgcn": df}, LN, n_boot=200, seed=0)
+    assert summary["levels"] == ["video", "visit", "subject"]
+    m = summary["metrics"]["stgcn"]
+    assert set(m) == {"video", "visit", "subject"}
+    mixed = {f"p{s:02d}" for s in range(6)}
+    assert set(summary["excluded"]["stgcn"]["subject"]) == mixed
+    assert summary["excluded"]["stgcn"]["visit"] == {}
+    assert summary["n"]["stgcn"] == {"video": 96, "visit": 48, "subject": 18}
+    # Subject level = the constant-label subjects' pooled probabilities, split by split.
+    kept = df[~df["subject_id"].isin(mixed)]
+    per_split = []
+    for _, g in kept.groupby("split"):
+        probs = g.groupby("subject_id")[["prob_normal", "prob_impaired"]].mean()
+        pred = np.where(probs["prob_impaired"] > probs["prob_normal"], "impaired", "normal")
+        per_split.append((pred == g.groupby("subject_id")["label"].first().to_numpy()).mean())
+    assert m["subject"]["accuracy"]["mean"] == pytest.approx(np.mean(per_split))
+    # Visit level counts the mixed subjects' visits too, and differs from the video level.
+    visits = ev.visit_level(df, LN)
+    acc = (visits["label"] == visits["pred"]).mean()
+    assert ev.point_estimate(df, LN, "visit")["accuracy"] == pytest.approx(acc)
+    assert set(visits["subject_id"]) >= mixed
+    assert np.asarray(summary["confusion"]["stgcn"]["visit"]).sum() == 48
+    assert summary["majority_rate"]["stgcn"]["subject"] == pytest.approx(9 / 18)
+    lo, hi = m["visit"]["accuracy"]["ci_low"], m["visit"]["accuracy"]["ci_high"]
+    assert lo <= acc <= hi
+    # metrics.json keeps the old levels and adds the visit one; the reason is in the text.
+    ev.write_summary(summary, tmp_path / "metrics.json", tmp_path / "eval")
+    stored = json.loads((tmp_path / "metrics.json").read_text())
+    assert set(stored["stgcn"]) == {"video", "visit", "subject"}
+    table = (tmp_path / "eval" / "table.md").read_text()
+    assert "| stgcn | visit | 48 |" in table and "| stgcn | subject | 18 |" in table
+    assert "stgcn, subject level: 6 of 24 subjects left out" in table
+    assert "p00 impaired, normal" in table
+    full = json.loads((tmp_path / "eval" / "summary.json").read_text())
+    assert full["excluded"]["stgcn"]["subject"]["p03"].startswith("labels differ")
+    # Fold metrics: all test subjects counted, the mixed ones named.
+    fold = ev.fold_metrics(df[df["split"] == "fold0"], LN)
+    assert fold["n_subjects"] == 6 and fold["n_visits"] == 12
+    assert set(fold["subjects_excluded"]) == {"p00", "p04"}
+    assert np.asarray(fold["confusion_subject"]).sum() == 4
+    assert np.asarray(fold["confusion_visit"]).sum() == 12
+
+
+def test_sessions_from_the_sheet_and_no_sessions_keep_the_old_levels():
+    df = longitudinal_preds(seed=3).drop(columns="session")
+    plain = ev.summarise({"m": df}, LN, n_boot=50)
+    assert plain["levels"] == ["video", "subject"] and set(plain["metrics"]["m"]) == {
+        "video",
+        "subject",
+    }
+    assert set(plain["excluded"]["m"]["subject"]) == {f"p{s:02d}" for s in range(6)}
+    sessions = {v: v.split("_")[1] for v in df["video_id"]}
+    given = ev.summarise({"m": df}, LN, n_boot=50, sessions=sessions)
+    assert given["n"]["m"]["visit"] == 48
+    ref = ev.summarise({"m": longitudinal_preds(seed=3)}, LN, n_boot=50)
+    assert given["metrics"] == ref["metrics"]
+    # Every subject mixed: subject level NaN (null in JSON), each subject named.
+    allmixed = longitudinal_preds(seed=4, mixed=24)
+    summary = ev.summarise({"m": allmixed}, LN, n_boot=50)
+    assert summary["n"]["m"]["subject"] == 0
+    assert math.isnan(summary["metrics"]["m"]["subject"]["accuracy"]["mean"])
+    assert len(summary["excluded"]["m"]["subject"]) == 24
+    assert "24 of 24 subjects left out" in ev.format_table(summary)
 
 
 def test_subject_level_rejects_subject_in_two_splits():

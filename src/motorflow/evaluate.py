@@ -7,10 +7,22 @@ column per configured label, in label order; rows sum to 1; videos a model could
 are absent). See :func:`read_predictions`.
 
 Levels
+    A label belongs to a recording (a visit); a subject may carry different labels at
+    different sessions (longitudinal cohorts). Aggregation pools a unit's videos only where
+    their labels agree:
+
     ``video``: one row per scored video, ``pred`` as the model wrote it.
+    ``visit``: :func:`visit_level`: per (repeat, subject, session) the mean probabilities of
+    the visit's scored videos. Reported only where the predictions carry a ``session``
+    (from the sheet; :func:`summarise`'s ``sessions``); a video without a session is a visit
+    of its own, so without sessions the visit level equals the video level and is left out.
     ``subject``: :func:`subject_level`: per (repeat, subject) the mean of the probability
     columns over the subject's scored videos (clip → video → subject by mean probability, as
-    Paper B does); ``pred`` = argmax, ties → the lower ordinal index.
+    Paper B does); ``pred`` = argmax, ties → the lower ordinal index. Only subjects whose
+    scored videos all carry one label: a subject whose labels differ between visits has no
+    subject-level label, so it is left out of the subject-level metrics, counts, majority
+    rate and paired comparison (listed with the reason in ``summary["excluded"]``, the table
+    and the per-split ``metrics.json``); the video and visit levels count it.
 
 Metrics (:func:`compute_metrics`, scikit-learn): accuracy, balanced accuracy, macro F1, MCC
 (multiclass), QWK (quadratic-weighted Cohen's kappa on the labels' ordinal indices), macro
@@ -64,7 +76,10 @@ from motorflow.poseio import atomic_path, write_json
 
 METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "mcc", "qwk")
 EXTRA_METRICS = ("macro_precision", "macro_recall", "cohen_kappa")
+# Levels always reported; "visit" is added where the predictions carry sessions.
 LEVELS = ("video", "subject")
+ALL_LEVELS = ("video", "visit", "subject")
+UNIT = {"video": "video_id", "visit": "visit_id", "subject": "subject_id"}
 PERCENT_METRICS = (
     "accuracy",
     "balanced_accuracy",
@@ -320,36 +335,91 @@ def validate_predictions(
     return out.reset_index(drop=True)
 
 
+def has_sessions(preds: pd.DataFrame) -> bool:
+    """True if some prediction row carries a session (so the visit level is reported)."""
+    return "session" in preds.columns and bool((_sessions(preds) != "").any())
+
+
+def levels_of(preds: pd.DataFrame) -> tuple[str, ...]:
+    """The levels reported for these predictions: video, visit (with sessions), subject."""
+    return ALL_LEVELS if has_sessions(preds) else LEVELS
+
+
+def visit_ids(preds: pd.DataFrame) -> pd.Series:
+    """``subject_id/session`` per row; a row without a session is a visit of its own
+    (``subject_id/video_id``)."""
+    subject = preds["subject_id"].astype(str)
+    session = _sessions(preds)
+    other = preds["video_id"].astype(str)
+    return subject + "/" + session.where(session != "", other)
+
+
+def mixed_labels(preds: pd.DataFrame, unit: str = "subject") -> dict[str, str]:
+    """Units (``subject`` or ``visit``) whose rows carry several labels → the reason they
+    have no label of their own (e.g. ``"labels differ between its recordings: I, II"``)."""
+    df = _with_visits(preds) if unit == "visit" else preds
+    col = UNIT[unit]
+    labels = df.assign(label=df["label"].astype(str)).groupby(df[col].astype(str))["label"]
+    found = labels.agg(lambda x: sorted(set(x)))
+    return {
+        str(u): f"labels differ between its recordings: {', '.join(v)}"
+        for u, v in found.items()
+        if len(v) > 1
+    }
+
+
 def subject_level(preds: pd.DataFrame, labels: Sequence[str]) -> pd.DataFrame:
     """One row per (repeat, subject): mean probabilities over its videos, argmax prediction.
 
     Columns: ``repeat, subject_id, label, pred, prob_<label>..., n_videos`` (+ ``split``,
     ``fold`` when the input has them). Ties (within 1e-12) go to the lower ordinal index.
-    ValueError naming the subject if it carries two labels, or if it appears in two splits
-    of one repeat (subject-wise cross-validation puts all its videos in one test fold).
-    A missing ``repeat`` column counts as repeat 0.
+    A subject whose videos carry different labels (visits of a longitudinal cohort) is left
+    out (:func:`mixed_labels` gives the reason). ValueError naming the subject if it appears
+    in two splits of one repeat (subject-wise cross-validation puts all its videos in one
+    test fold). A missing ``repeat`` column counts as repeat 0.
     """
+    return _aggregate(preds, labels, "subject")
+
+
+def visit_level(preds: pd.DataFrame, labels: Sequence[str]) -> pd.DataFrame:
+    """One row per (repeat, visit): as :func:`subject_level`, pooling the videos of one
+    subject and session (:func:`visit_ids`; column ``visit_id`` next to ``subject_id``).
+    A visit whose videos carry different labels is left out."""
+    return _aggregate(preds, labels, "visit")
+
+
+def _sessions(preds: pd.DataFrame) -> pd.Series:
+    if "session" not in preds.columns:
+        return pd.Series("", index=preds.index, dtype=object)
+    return preds["session"].fillna("").astype(str).str.strip()
+
+
+def _with_visits(preds: pd.DataFrame) -> pd.DataFrame:
+    return preds.assign(visit_id=visit_ids(preds))
+
+
+def _aggregate(preds: pd.DataFrame, labels: Sequence[str], unit: str) -> pd.DataFrame:
     labels = _labels(labels)
     pcols = prob_columns(labels)
     missing = [c for c in ("subject_id", "label", *pcols) if c not in preds.columns]
     if missing:
-        raise ValueError(f"subject_level: missing column(s) {missing}")
+        raise ValueError(f"{unit}_level: missing column(s) {missing}")
     df = preds.copy()
     if "repeat" not in df.columns:
         df["repeat"] = 0
     df["subject_id"] = df["subject_id"].astype(str)
     df["label"] = df["label"].astype(str)
     extra = [c for c in ("split", "fold") if c in df.columns]
-    out_cols = ["repeat", "subject_id", *extra, "label", "pred", *pcols, "n_videos"]
+    keys = ["visit_id", "subject_id"] if unit == "visit" else ["subject_id"]
+    out_cols = ["repeat", *keys, *extra, "label", "pred", *pcols, "n_videos"]
     if df.empty:
         return pd.DataFrame(columns=out_cols)
-
-    n_labels = df.groupby("subject_id")["label"].nunique()
-    if (n_labels > 1).any():
-        bad = n_labels[n_labels > 1].index[0]
-        found = sorted(df.loc[df["subject_id"] == bad, "label"].unique())
-        raise ValueError(f"subject {bad!r} carries more than one label: {found}")
+    if "video_id" in df.columns:
+        df["video_id"] = df["video_id"].astype(str)
+    if unit == "visit":
+        df = _with_visits(df)
     if extra:
+        # Leakage check on every subject, before any is left out.
         n_splits = df.groupby(["repeat", "subject_id"])[extra[0]].nunique()
         if (n_splits > 1).any():
             rep, bad = n_splits[n_splits > 1].index[0]
@@ -358,8 +428,11 @@ def subject_level(preds: pd.DataFrame, labels: Sequence[str]) -> pd.DataFrame:
                 f"subject {bad!r} appears in more than one test split of repeat {rep}: "
                 f"{sorted(set(map(str, found)))}"
             )
-
-    grouped = df.groupby(["repeat", "subject_id"], sort=True)
+    mixed = mixed_labels(df, unit)
+    df = df[~df[UNIT[unit]].isin(list(mixed))]
+    if df.empty:
+        return pd.DataFrame(columns=out_cols)
+    grouped = df.groupby(["repeat", *keys], sort=True)
     out = grouped[pcols].mean()
     for col in ("label", *extra):
         out[col] = grouped[col].first()
@@ -371,29 +444,53 @@ def subject_level(preds: pd.DataFrame, labels: Sequence[str]) -> pd.DataFrame:
 
 
 def level_rows(preds: pd.DataFrame, labels: Sequence[str], level: str) -> pd.DataFrame:
-    """The rows metrics are computed on at ``level`` ("video": as given; "subject")."""
+    """The rows metrics are computed on at ``level`` ("video": as given; "visit";
+    "subject")."""
     if level == "video":
         out = preds.copy()
         if "repeat" not in out.columns:
             out["repeat"] = 0
         return out
+    if level == "visit":
+        return visit_level(preds, labels)
     if level == "subject":
         return subject_level(preds, labels)
-    raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
+    raise ValueError(f"level must be one of {ALL_LEVELS}, got {level!r}")
+
+
+def excluded_units(preds: pd.DataFrame, levels: Sequence[str]) -> dict[str, dict[str, str]]:
+    """Per aggregated level: the units left out (mixed labels) → reason."""
+    return {level: mixed_labels(preds, level) for level in levels if level in ("visit", "subject")}
 
 
 def fold_metrics(preds: pd.DataFrame, labels: Sequence[str]) -> dict:
-    """Metrics of one fold's predictions at both levels (for ``metrics.json`` per split)."""
+    """Metrics of one fold's predictions at every level (for ``metrics.json`` per split).
+
+    ``n_subjects``: the split's scored subjects (all of them); where some carry different
+    labels at different visits, ``subject`` covers only the others and
+    ``subjects_excluded`` (subject → reason) lists them. ``visit``, ``n_visits`` and
+    ``confusion_visit`` where the predictions carry sessions.
+    """
     labels = _labels(labels)
     subj = subject_level(preds, labels)
-    return {
+    out = {
         "video": compute_metrics(preds["label"], preds["pred"], labels),
         "subject": compute_metrics(subj["label"], subj["pred"], labels),
         "n_videos": int(len(preds)),
-        "n_subjects": int(subj["subject_id"].nunique()),
+        "n_subjects": int(preds["subject_id"].astype(str).nunique()),
         "confusion_video": confusion(preds["label"], preds["pred"], labels).tolist(),
         "confusion_subject": confusion(subj["label"], subj["pred"], labels).tolist(),
     }
+    if has_sessions(preds):
+        visits = visit_level(preds, labels)
+        out["visit"] = compute_metrics(visits["label"], visits["pred"], labels)
+        out["n_visits"] = int(visit_ids(preds).nunique())
+        out["confusion_visit"] = confusion(visits["label"], visits["pred"], labels).tolist()
+        if mixed := mixed_labels(preds, "visit"):
+            out["visits_excluded"] = mixed
+    if mixed := mixed_labels(preds, "subject"):
+        out["subjects_excluded"] = mixed
+    return out
 
 
 def write_fold_metrics(
@@ -410,11 +507,11 @@ def majority_rate(preds: pd.DataFrame, labels: Sequence[str], level: str) -> flo
     labels = _labels(labels)
     if level == "video":
         units = preds.drop_duplicates("video_id")["label"].astype(str)
-    elif level == "subject":
-        rows = subject_level(preds, labels)
-        units = rows.drop_duplicates("subject_id")["label"].astype(str)
+    elif level in ("visit", "subject"):
+        rows = level_rows(preds, labels, level)
+        units = rows.drop_duplicates(UNIT[level])["label"].astype(str)
     else:
-        raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
+        raise ValueError(f"level must be one of {ALL_LEVELS}, got {level!r}")
     if units.empty:
         return math.nan
     return float(units.value_counts().max() / len(units))
@@ -602,14 +699,20 @@ def _nanstd(values: Sequence[float]) -> float:
 # --------------------------------------------------------------------------- summary
 
 
-def split_metrics(preds: pd.DataFrame, labels: Sequence[str]) -> pd.DataFrame:
-    """One row per (repeat, split, level): that split's metrics on its own test set."""
+def split_metrics(
+    preds: pd.DataFrame, labels: Sequence[str], levels: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """One row per (repeat, split, level): that split's metrics on its own test set
+    (``levels``: default :func:`levels_of` the predictions)."""
     labels = _labels(labels)
+    levels = levels_of(preds) if levels is None else tuple(levels)
     records = []
     for (rep, split), group in preds.groupby(["repeat", "split"], sort=True):
         result = fold_metrics(group, labels)
-        for level in LEVELS:
-            records.append({"repeat": rep, "split": split, "level": level, **result[level]})
+        for level in levels:
+            # A split without sessions of its own still gets a visit row (= its videos).
+            values = result.get(level) or result["video"]
+            records.append({"repeat": rep, "split": split, "level": level, **values})
     columns = ["repeat", "split", "level", *metric_names(labels)]
     return pd.DataFrame.from_records(records, columns=columns)
 
@@ -622,35 +725,48 @@ def summarise(
     baseline: str = "stgcn",
     alpha: float = 0.05,
     ordinal: bool = True,
+    sessions: Mapping[str, str] | None = None,
 ) -> dict:
     """Metrics (mean/std over splits, subject-bootstrap CI), confusions and paired tests.
 
     ``ordinal``: the labels are ordered (GMFCS levels), so the table shows the quadratic
     weighted kappa; for nominal classes (general movements) it is left out of the table.
+    ``sessions``: video_id → session (the sheet's ``session`` column; missing or empty: the
+    video is a visit of its own); with some session the visit level is reported too.
 
     ``predictions``: model → its pooled out-of-fold predictions (all splits, all repeats).
     Returns ``{"metrics", "splits", "repeats", "confusion", "comparison", "majority_rate",
-    "n", "labels", "baseline", "n_boot", "seed", "alpha"}`` (``splits``: model → one record
-    per (repeat, split, level) with that split's own metrics; ``repeats``: model → level →
-    one record per repeat with its pooled metrics); see the module docstring.
+    "n", "excluded", "levels", "labels", "baseline", "n_boot", "seed", "alpha"}``
+    (``splits``: model → one record per (repeat, split, level) with that split's own
+    metrics; ``repeats``: model → level → one record per repeat with its pooled metrics;
+    ``excluded``: model → level → {unit: reason} for the visits and subjects left out of
+    that level because their videos' labels differ); see the module docstring.
     """
     labels = _labels(labels)
     names = metric_names(labels)
     preds = {
-        str(m): validate_predictions(df, labels, source=f"predictions of model {m!r}")
+        str(m): validate_predictions(
+            _attach_sessions(df, sessions), labels, source=f"predictions of model {m!r}"
+        )
         for m, df in predictions.items()
     }
+    with_visits = any(has_sessions(df) for df in preds.values())
+    levels = ALL_LEVELS if with_visits else LEVELS
     metrics: dict = {}
     confusions: dict = {}
     majority: dict = {}
     counts: dict = {}
     splits: dict = {}
     repeats: dict = {}
+    excluded: dict = {}
     for model, df in preds.items():
-        per_split = split_metrics(df, labels)
+        if with_visits and not has_sessions(df):
+            df = df.assign(session="")  # (every video a visit of its own)
+        per_split = split_metrics(df, labels, levels)
         splits[model] = per_split.to_dict(orient="records")
         metrics[model], confusions[model], majority[model], counts[model] = {}, {}, {}, {}
-        for level in LEVELS:
+        excluded[model] = excluded_units(df, levels)
+        for level in levels:
             rows = level_rows(df, labels, level)
             cis = bootstrap_cis(df, labels, level, n_boot=n_boot, seed=seed, alpha=alpha)
             level_splits = per_split[per_split["level"] == level]
@@ -666,8 +782,7 @@ def summarise(
             }
             confusions[model][level] = confusion(rows["label"], rows["pred"], labels).tolist()
             majority[model][level] = majority_rate(df, labels, level)
-            unit = "video_id" if level == "video" else "subject_id"
-            counts[model][level] = int(rows[unit].nunique())
+            counts[model][level] = int(rows[UNIT[level]].nunique())
     comparison = []
     if baseline in preds:
         for model in preds:
@@ -692,6 +807,8 @@ def summarise(
         "comparison": comparison,
         "majority_rate": majority,
         "n": counts,
+        "excluded": excluded,
+        "levels": list(levels),
         "labels": labels,
         "baseline": baseline,
         "n_boot": n_boot,
@@ -781,7 +898,9 @@ def write_summary(
     with atomic_path(out_dir / "table.md") as tmp:
         tmp.write_text(format_table(summary), encoding="utf-8")
     for model, by_level in summary.get("confusion", {}).items():
-        for level, cm in by_level.items():
+        # Figures of the levels always reported (the workflow's declared outputs); the
+        # visit level's confusion is in summary.json.
+        for level, cm in ((lv, by_level[lv]) for lv in LEVELS if lv in by_level):
             plot_confusion(
                 np.asarray(cm),
                 labels,
@@ -895,8 +1014,9 @@ def format_table(summary: Mapping) -> str:
         ]
     else:
         lines.append(f"(none: baseline {summary.get('baseline', '?')!r} not evaluated)")
+    lines += _excluded_lines(summary)
     lines += ["", "## Majority-class rate", ""]
-    for level in LEVELS:
+    for level in summary_levels(summary):
         rates = ", ".join(
             f"{model} {_fmt(100 * _get(majority, model, level), 1)} %" for model in metrics
         )
@@ -912,6 +1032,51 @@ def format_table(summary: Mapping) -> str:
             f"- {model}: {verdict} (CI low {_fmt(100 * low, 1)} % vs {_fmt(100 * rate, 1)} %)"
         )
     return "\n".join(lines) + "\n"
+
+
+def summary_levels(summary: Mapping) -> list[str]:
+    """The levels a summary reports, in order (older summaries: video and subject)."""
+    return [str(v) for v in summary.get("levels", LEVELS)]
+
+
+def excluded_notes(summary: Mapping, models: Sequence[str] | None = None) -> list[str]:
+    """One sentence per model (of ``models``, default all) and aggregated level with units
+    left out, e.g. ``stgcn, subject level: 3 of 25 subjects left out, their videos' labels
+    differ (no subject-level label): pd20452 impaired, normal; ...``."""
+    notes = []
+    for model, by_level in summary.get("excluded", {}).items():
+        if models is not None and model not in models:
+            continue
+        for level, units in by_level.items():
+            if not units:
+                continue
+            n_kept = summary.get("n", {}).get(model, {}).get(level)
+            total = f" of {int(n_kept) + len(units)}" if n_kept is not None else ""
+            detail = "; ".join(
+                f"{u} {str(r).rsplit(': ', 1)[-1]}" for u, r in sorted(units.items())
+            )
+            notes.append(
+                f"{model}, {level} level: {len(units)}{total} {level}s left out, their "
+                f"videos' labels differ (no {level}-level label): {detail}"
+            )
+    return notes
+
+
+def _excluded_lines(summary: Mapping) -> list[str]:
+    notes = excluded_notes(summary)
+    if not notes:
+        return []
+    return [
+        "",
+        "## Left out of an aggregated level",
+        "",
+        "A label belongs to a recording (visit). A subject (or visit) whose videos carry "
+        "different labels has no label of its own: the subject (visit) level leaves it out "
+        "(metrics, n, majority-class rate and the paired comparisons); the video level "
+        "counts all videos.",
+        "",
+        *(f"- {note}" for note in notes),
+    ]
 
 
 def comparison_line(row: Mapping) -> str:
@@ -987,6 +1152,14 @@ def _ordinal(values: Sequence[str], labels: list[str], what: str) -> np.ndarray:
     return np.fromiter((index[v] for v in arr), dtype=np.int64, count=arr.size)
 
 
+def _attach_sessions(preds: pd.DataFrame, sessions: Mapping[str, str] | None) -> pd.DataFrame:
+    """``session`` per row from video_id → session (overrides a session column)."""
+    if sessions is None:
+        return preds
+    by_video = {str(k): "" if v is None or v != v else str(v) for k, v in sessions.items()}
+    return preds.assign(session=preds["video_id"].astype(str).map(by_video).fillna(""))
+
+
 def _empty_predictions(labels: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame(columns=[*BASE_COLUMNS, *prob_columns(labels), *SPLIT_COLUMNS])
 
@@ -1049,12 +1222,21 @@ def summarise_files(
     baseline: str = "stgcn",
     alpha: float = 0.05,
     ordinal: bool = True,
+    sessions: Mapping[str, str] | None = None,
 ) -> dict:
-    """:func:`summarise` over ``results/eval/{model}/{split}/predictions.tsv`` files."""
+    """:func:`summarise` over ``results/eval/{model}/{split}/predictions.tsv`` files
+    (``sessions``: video_id → session, from the sheet)."""
     by_model: dict[str, list[Path]] = {}
     for p in map(Path, paths):
         by_model.setdefault(p.parent.parent.name, []).append(p)
     preds = {m: read_model_predictions(ps, labels) for m, ps in by_model.items()}
     return summarise(
-        preds, labels, n_boot=n_boot, seed=seed, baseline=baseline, alpha=alpha, ordinal=ordinal
+        preds,
+        labels,
+        n_boot=n_boot,
+        seed=seed,
+        baseline=baseline,
+        alpha=alpha,
+        ordinal=ordinal,
+        sessions=sessions,
     )

@@ -216,7 +216,7 @@ def _metrics_section(summary: Mapping, models: Sequence[str]) -> str:
     head.append("accuracy CI above majority?")
     body = []
     for model in models:
-        for level in ev.LEVELS:
+        for level in ev.summary_levels(summary):
             values = metrics[model].get(level, {})
             low = ev._get(values, "accuracy", "ci_low")
             rate = ev._get(majority, model, level)
@@ -253,12 +253,33 @@ def _metrics_section(summary: Mapping, models: Sequence[str]) -> str:
         f'<p class="caption">Cells: mean ± SD over splits [{100 * (1 - alpha):g} % '
         "subject-bootstrap CI of the pooled out-of-fold predictions]; percent for accuracy, "
         "balanced accuracy and macro F1. Subject level: video probabilities averaged per "
-        "subject. n: scored videos or subjects. The majority-class rate is the accuracy of "
+        "subject"
+        + (
+            "; visit level: per subject and session (the sheet's session column)"
+            if "visit" in ev.summary_levels(summary)
+            else ""
+        )
+        + ". n: scored videos, visits or subjects. The majority-class rate is the accuracy of "
         "always predicting the most frequent label.</p>\n"
         + _table(head, body, table_id="metrics-table")
+        + _excluded_note(summary, models)
         + f"<h3>Paired comparisons with the baseline ({_e(summary.get('baseline', '?'))})</h3>\n"
         + paired
         + "\n</section>"
+    )
+
+
+def _excluded_note(summary: Mapping, models: Sequence[str]) -> str:
+    """Subjects (visits) left out of an aggregated level: their videos' labels differ."""
+    notes = ev.excluded_notes(summary, models)
+    if not notes:
+        return ""
+    items = "".join(f"<li>{_e(note)}</li>" for note in notes)
+    return (
+        '<p class="caption">A label belongs to a recording (visit): a subject whose visits '
+        "carry different labels has no subject-level label and is left out of the subject "
+        "level (its videos and visits count at those levels).</p>\n"
+        f'<ul id="excluded">{items}</ul>\n'
     )
 
 
