@@ -735,3 +735,15 @@ def test_repeats_report_each_repeats_pooled_metric_and_their_range():
     # One repeat: nothing to spread.
     one = ev.summarise({"stgcn": make_preds(24, seed=22)}, LABELS, n_boot=50)
     assert "Spread across" not in ev.format_table(one)
+
+
+def test_summary_page_shows_the_visit_level_and_the_subjects_left_out():
+    from motorflow import summary as page
+
+    result = ev.summarise({"stgcn": longitudinal_preds(seed=5)}, LN, n_boot=50)
+    html = page._metrics_section(result, ["stgcn"])
+    assert 'data-level="visit"' in html and 'data-level="subject"' in html
+    assert '<ul id="excluded"><li>stgcn, subject level: 6 of 24 subjects left out' in html
+    plain = ev.summarise({"stgcn": make_preds(12, seed=6)}, LABELS, n_boot=50)
+    html = page._metrics_section(plain, ["stgcn"])
+    assert 'data-level="visit"' not in html and 'id="excluded"' not in html

@@ -163,8 +163,15 @@ def _header(
     task: str,
 ) -> str:
     labels = [str(label) for label in summary["labels"]]
-    per_label = cohort.drop_duplicates("subject_id")["label"].astype(str).value_counts()
+    # Subjects carrying each label at some visit (one whose visits differ counts under each).
+    pairs = cohort.assign(label=cohort["label"].astype(str)).drop_duplicates(
+        ["subject_id", "label"]
+    )
+    per_label = pairs["label"].value_counts()
     subjects = ", ".join(f"{label}: {int(per_label.get(label, 0))}" for label in labels)
+    n_mixed = int((pairs.groupby("subject_id").size() > 1).sum())
+    if n_mixed:
+        subjects += f"; {n_mixed} subject(s) with different labels at different visits"
     alpha = float(summary.get("alpha", 0.05))
     rows = [
         ("task", f"{task}: {TASKS[task]}"),
