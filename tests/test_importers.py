@@ -748,10 +748,10 @@ def test_mediapipe_csv_numbered_header_with_unit(tmp_path):
 
 def test_mediapipe_csv_frame_size_from_comment_and_sheet_overrides(tmp_path):
     lm = mp_frames(6)
-    path = write_mp_csv(tmp_path / "meta.csv", lm, np.arange(6) / 30.0,
-                        comment="# mediapipe export, width: 360 height: 540")  # fmt: skip
+    path = write_mp_csv(tmp_path / "meta.csv", lm, np.arange(6) * 0.04,
+                        comment="# mediapipe export, width: 360 height: 540, fps=25")  # fmt: skip
     pose = load_keypoints(path)
-    assert pose.frame_size == (360, 540)
+    assert pose.frame_size == (360, 540) and pose.fps == 25.0 and pose.n_frames == 6
     np.testing.assert_allclose(pose.keypoints[1, INDEX["nose"], :2], lm[1, 0, :2] * (360, 540),
                                rtol=1e-6)  # fmt: skip
     pose = load_keypoints(path, frame_size=(W, H))

@@ -882,6 +882,8 @@ def _load_mediapipe_csv(
     present = np.ones(len(table), dtype=bool)
     if "flag" in plan:
         present &= table[:, plan["flag"]] > 0
+    meta = _csv_meta(lines)
+    fps = fps or meta.get("fps")
     time = None
     if "time" in plan:
         c = plan["time"]
@@ -892,13 +894,11 @@ def _load_mediapipe_csv(
         frame = table[:, plan["frame"]]
         if not np.isfinite(frame).all() or (np.diff(frame) <= 0).any():
             raise KeypointImportError(f"{path}: the frame numbers are not strictly increasing")
-    meta = _csv_meta(lines)
     size_hint = None
     w = _constant_col(table, plan.get("width")) or meta.get("width")
     h = _constant_col(table, plan.get("height")) or meta.get("height")
     if w and h:
         size_hint = (int(w), int(h))
-    fps = fps or meta.get("fps")
     people = [[v] if ok else [] for v, ok in zip(values, present, strict=True)]
     if time is not None:
         slots, fps = _grid(time, fps, path)
