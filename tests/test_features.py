@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import frontal_walker
 import numpy as np
 import pandas as pd
 import pytest
@@ -293,6 +294,31 @@ def test_subsets_compute_exactly_the_supported_features():
         expected = set(F.supported_features(subset)) - set(F.DEVIATION_COLUMNS)
         # Metric columns need a height; none given here.
         expected -= {"step_length_m", "stride_length_m", "walking_speed_m_per_s"}
+        # One side-view pass: no frontal-plane features, no turns.
+        expected -= set(F.FRONTAL_COLUMNS) | set(F.TURN_COLUMNS)
+        assert computed == expected, (sorted(subset), computed ^ expected)
+
+
+def test_frontal_subsets_compute_exactly_the_supported_features():
+    # Clinic passes towards and away with turns: the frontal-plane and turn features are
+    # there exactly when their keypoints are; the sagittal ones never are.
+    pose, _ = frontal_walker.render(frontal_walker.Walk(passes=3))
+    rng = np.random.default_rng(4)
+    names = list(JOINT_NAMES)
+    subsets = [names] + [list(rng.choice(names, size=k, replace=False)) for k in (12, 15, 18)]
+    subsets += [[n for n in names if "wrist" not in n], [n for n in names if "knee" not in n]]
+    sagittal = {
+        c for c in F.GAIT_COLUMNS
+        if c.startswith(("step_length", "stride_length", "walking_speed", "knee_flexion",
+                         "knee_rom", "hip_rom", "ankle_rom", "trunk_sway"))
+    }  # fmt: skip
+    for subset in subsets:
+        result = F.gait_features(pose, joints=subset)
+        computed = {k for k, v in result.features.items() if np.isfinite(v)}
+        expected = set(F.supported_features(subset)) - set(F.DEVIATION_COLUMNS) - sagittal
+        if result.info["status"] != "ok":  # no body scale or facing: nothing, with a reason
+            assert not computed and result.info["reason"]
+            continue
         assert computed == expected, (sorted(subset), computed ^ expected)
 
 

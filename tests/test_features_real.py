@@ -60,12 +60,13 @@ def test_older_adult_frontal_walks_give_plausible_temporal_features(path):
     result = features.gait_features(cleaned(importers.load_keypoints(path)))
     f = result.features
     if path.name.startswith("AMB65.2019_06_12__13_58_33"):
-        # Spurious right contacts (8 left, 12 right): cadence 117.9 steps/min beside a
-        # stride of 1.159 s (× / 120 = 1.14) and 101 steps/min from the feet's vertical
-        # separation.  The row is void with both values, never published.
+        # Spurious contacts: in its one frontal bout (0-13.4 s), cadence 123.7 steps/min
+        # beside a stride of 1.066 s (× / 120 = 1.10).  The feet's vertical separation gives
+        # no cadence that the signed separation confirms, so the label-free contacts cannot
+        # rescue it: the row is void with the values, never published.
         assert result.info["status"] == "failed"
-        assert "inconsistent gait events" in result.info["reason"]
-        assert "117.9" in result.info["reason"] and "101.3" in result.info["reason"]
+        assert "frontal towards): inconsistent gait events" in result.info["reason"]
+        assert "123.7 steps/min × stride time 1.066 s / 120 = 1.10" in result.info["reason"]
         assert all(np.isnan(v) for v in f.values())
         return
     assert result.info["status"] == "ok", result.info
@@ -74,8 +75,16 @@ def test_older_adult_frontal_walks_give_plausible_temporal_features(path):
     assert "frontal view" in result.info["reason"]
     assert 70 < f["cadence_steps_per_min"] < 140  # older adults, slow to normal
     assert 0.8 < f["stride_time_s"] < 1.8
-    assert 45 < f["stance_pct_left"] < 75 and 45 < f["stance_pct_right"] < 75
-    assert 5 < f["double_support_pct"] < 45
+    pose = importers.load_keypoints(path)
+    toes = min(np.isfinite(pose.joint(f"{s}_toe")[:, 0]).mean() for s in ("left", "right"))
+    if toes > 0.5:
+        assert 45 < f["stance_pct_left"] < 75 and 45 < f["stance_pct_right"] < 75
+        assert 5 < f["double_support_pct"] < 45
+    else:  # toe-off read off a heel comes early: stance needs the toes
+        assert np.isnan(f["stance_pct_left"]) and np.isnan(f["double_support_pct"])
     assert f["n_cycles"] >= 3
+    # Frontal-plane features of one pass towards the camera, within human ranges.
+    assert 0.2 < f["step_width_hip"] < 2.0
+    assert 0 < f["trunk_lateral_sway_deg"] < 15
     # Not observable from the front: NaN, never a number.
     assert np.isnan(f["step_length_leg"]) and np.isnan(f["knee_rom_deg_left"])

@@ -180,6 +180,8 @@ def cmd_features(args: argparse.Namespace) -> int:
             args.figure,
             stance_pct={s: result.features[f"stance_pct_{s}"] for s in features.SIDES},
             title=str(result.info.get("video_id", "")),
+            segments=result.info.get("segments"),
+            contacts=result.events.get("initial_contact"),
         )
     row = result.row()
     width = max(len(k) for k in row)

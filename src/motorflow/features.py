@@ -31,7 +31,7 @@ import itertools
 import json
 import math
 import warnings
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +39,7 @@ import pandas as pd
 from scipy import signal
 
 from motorflow import importers
+from motorflow.bouts import BoutConfig, Segment, segment
 from motorflow.poseio import PoseData, atomic_path, load_pose, write_json
 from motorflow.skeleton import INDEX, JOINT_NAMES
 
@@ -81,6 +82,8 @@ class FeatureConfig:
     # features (cadence × stride time / 120 = 1, ...) may be off by this fraction.
     max_cadence_disagreement: float = 0.10
     consistency_tolerance: float = 0.05
+    # Segmentation of a recording into walking bouts, turns and still periods.
+    bouts: BoutConfig = BoutConfig()
 
     @classmethod
     def from_mapping(cls, mapping: dict | None) -> FeatureConfig:
@@ -89,6 +92,7 @@ class FeatureConfig:
         unknown = sorted(set(mapping) - known)
         if unknown:
             raise ValueError(f"unknown features option(s) {unknown}; known: {sorted(known)}")
+        mapping["bouts"] = BoutConfig.from_mapping(mapping.get("bouts"))
         return cls(**mapping)
 
     def to_dict(self) -> dict:
@@ -147,6 +151,42 @@ DATA_DICTIONARY: dict[str, tuple[str, str]] = {
     "step_time_asymmetry": ("ratio", "|mean left step time − mean right| / mean step time."),
     "stride_time_cv": ("ratio", "Sample SD / mean of the stride times of both feet."),
     "n_cycles": ("count", "Complete gait cycles of the side with fewer of them."),
+    "step_width_hip": (
+        "hip widths",
+        "Frontal bouts: mean mediolateral distance between the heels (ankles when heels are "
+        "missing) at each initial contact, over the hip width (hip joint to hip joint) at "
+        "that moment; both at one depth, so the ratio needs no camera model.",
+    ),
+    "arm_swing_left": (
+        "trunk lengths",
+        "Frontal bouts: extent (diagonal of the range box) of the left wrist's path relative "
+        "to the left shoulder over each left cycle, over the trunk length, mean. Fore-aft "
+        "swing is foreshortened in a frontal view: compare within one view only.",
+    ),
+    "arm_swing_right": ("trunk lengths", "As arm_swing_left, right arm, right cycles."),
+    "arm_swing_asymmetry": ("ratio", "|arm_swing_left − arm_swing_right| / their mean."),
+    "trunk_lateral_sway_deg": (
+        "deg",
+        "Frontal bouts: peak-to-peak lateral inclination of the trunk (mid-hip → mid-shoulder "
+        "vs. the image vertical) per left cycle, mean.",
+    ),
+    "pelvic_obliquity_deg": (
+        "deg",
+        "Frontal bouts, proxy: peak-to-peak tilt of the hip line (left → right hip joint vs. "
+        "the image horizontal) per left cycle, mean.",
+    ),
+    "knee_frontal_angle_deg": (
+        "deg",
+        f"Frontal bouts, valgus/varus proxy, {_S}: angle between thigh and shank in the image, "
+        "+ when the knee lies medial to the hip–ankle line (valgus), − lateral (varus), mean "
+        "over the side's cycles. Knee flexion seen from the front also bends this angle.",
+    ),
+    "turn_duration_s": (
+        "s",
+        "Median duration of the recording's turns (between straight bouts of opposite "
+        "directions; see docs/features.md, 'Bouts and turns').",
+    ),
+    "turn_steps": ("count", "Median number of foot lifts per turn (both feet)."),
     "gait_deviation_index": (
         "score",
         "GDI-like: mean of the left and right indices. Per side: 100 − 10 × z of the log "
@@ -171,6 +211,7 @@ SIDED_FEATURES: tuple[str, ...] = (
     "knee_rom_deg",
     "hip_rom_deg",
     "ankle_rom_deg",
+    "knee_frontal_angle_deg",
 )
 for _name in SIDED_FEATURES:
     _unit, _text = DATA_DICTIONARY.pop(_name)
@@ -196,7 +237,27 @@ GAIT_COLUMNS: tuple[str, ...] = (
     "step_time_asymmetry",
     "stride_time_cv",
     "n_cycles",
+    "step_width_hip",
+    "arm_swing_left",
+    "arm_swing_right",
+    "arm_swing_asymmetry",
+    "trunk_lateral_sway_deg",
+    "pelvic_obliquity_deg",
+    "turn_duration_s",
+    "turn_steps",
 )
+# Frontal-plane features: computed in frontal bouts only (NaN in side views).
+FRONTAL_COLUMNS: tuple[str, ...] = (
+    "step_width_hip",
+    "arm_swing_left",
+    "arm_swing_right",
+    "arm_swing_asymmetry",
+    "trunk_lateral_sway_deg",
+    "pelvic_obliquity_deg",
+    "knee_frontal_angle_deg_left",
+    "knee_frontal_angle_deg_right",
+)
+TURN_COLUMNS: tuple[str, ...] = ("turn_duration_s", "turn_steps")
 # Columns added at aggregation, from the cohort's reference curves.
 DEVIATION_COLUMNS: tuple[str, ...] = (
     "gait_deviation_index",
@@ -213,6 +274,9 @@ INFO_COLUMNS: tuple[str, ...] = (
     "direction",
     "leg_length_px",
     "imputed_fraction",
+    "n_bouts",
+    "n_turns",
+    "n_steps",
 )
 
 
@@ -240,7 +304,14 @@ _TRUNK = _all(_any("left_shoulder", "right_shoulder"), _any("left_hip", "right_h
 _ANKLE = {s: (frozenset([f"{s}_knee", f"{s}_ankle", f"{s}_heel", f"{s}_toe"]),) for s in SIDES}
 _HIP = {s: (frozenset([f"{s}_hip", f"{s}_knee"]),) for s in SIDES}
 
-_KINEMATIC = {f"{n}_{side}" for n in SIDED_FEATURES for side in SIDES} | {"trunk_sway_deg"}
+_KINEMATIC = (
+    {f"{n}_{side}" for n in SIDED_FEATURES for side in SIDES}
+    | {"trunk_sway_deg"}
+    | set(FRONTAL_COLUMNS)
+    | set(TURN_COLUMNS)
+)
+_ARM = {s: (frozenset([f"{s}_shoulder", f"{s}_wrist"]),) for s in SIDES}
+_HIPS = (frozenset(["left_hip", "right_hip"]),)
 # Every non-kinematic gait feature needs the events only.
 FEATURE_JOINTS: dict[str, Requirement] = {n: _EVENTS for n in GAIT_COLUMNS if n not in _KINEMATIC}
 for _side in SIDES:
@@ -254,6 +325,15 @@ for _side in SIDES:
     FEATURE_JOINTS[f"hip_rom_deg_{_side}"] = _all(_EVENTS, _HIP[_side])
     FEATURE_JOINTS[f"ankle_rom_deg_{_side}"] = _all(_EVENTS, _ANKLE[_side])
 FEATURE_JOINTS["trunk_sway_deg"] = _all(_EVENTS, _TRUNK)
+for _side in SIDES:
+    FEATURE_JOINTS[f"knee_frontal_angle_deg_{_side}"] = _all(_EVENTS, _LEG[_side], _HIPS)
+    FEATURE_JOINTS[f"arm_swing_{_side}"] = _all(_EVENTS, _ARM[_side], _TRUNK)
+FEATURE_JOINTS["arm_swing_asymmetry"] = _all(_EVENTS, _ARM["left"], _ARM["right"], _TRUNK)
+FEATURE_JOINTS["step_width_hip"] = _all(_EVENTS, _HIPS)
+FEATURE_JOINTS["trunk_lateral_sway_deg"] = _all(_EVENTS, _TRUNK)
+FEATURE_JOINTS["pelvic_obliquity_deg"] = _all(_EVENTS, _HIPS)
+for _name in TURN_COLUMNS:
+    FEATURE_JOINTS[_name] = _all(_EVENTS, _TRUNK)
 for _name in ("stance_pct_left", "stance_pct_right", "double_support_pct"):
     FEATURE_JOINTS[_name] = _all(_EVENTS, _any("left_toe"), _any("right_toe"))
 # The deviation scores use every curve of both sides.
@@ -434,6 +514,17 @@ def label_free_cadence(
     if not band.size:
         return float("nan")
     i = band[int(np.argmax(p[band]))]
+    if vertical_only:
+        # From the front, a heel lifting at push-off (seen walking away) nears the leading
+        # foot's height: two separation peaks per step, a strong harmonic at twice the step
+        # frequency, so no harmonic is taken.  Instead the signed separation (which foot
+        # leads: once per stride) must confirm the step frequency; else there is none.
+        step = float(60.0 * np.interp(_parabolic(p, i), np.arange(len(f)), f))
+        signed = diff[:, 1] / scale
+        signed = np.where(valid, signed, np.nan)[ok[0] : ok[-1] + 1]
+        stride = 2.0 * 60.0 * _stride_frequency(signed, fps)
+        agree = np.isfinite(stride) and abs(step / stride - 1.0) <= 0.1
+        return step if agree else float("nan")
     # Unequal left and right steps (hemiplegia) add a once-per-stride component that can
     # outweigh the steps: the step frequency is then the strong harmonic at twice it.
     j = int(np.argmin(np.abs(f - 2 * f[i])))
@@ -509,6 +600,7 @@ def _label_free_side_events(
     scale: np.ndarray,
     fps: float,
     valid: np.ndarray,
+    frontal: bool = False,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Side-view contacts that no left/right label error can add or drop.
 
@@ -525,9 +617,11 @@ def _label_free_side_events(
     if ok.sum() < 1.5 * fps:
         return empty, {s: np.array([]) for s in SIDES}
     filled = _interp_nan(dist)
-    free = label_free_cadence(
-        {"left": heel["left"][:, None], "right": heel["right"][:, None]}, scale, fps, valid
-    )
+    if frontal:  # image y: the cadence needs the frontal rule (see label_free_cadence)
+        feet = {s: np.stack([np.zeros_like(heel[s]), heel[s]], 1) for s in SIDES}
+    else:
+        feet = {s: heel[s][:, None] for s in SIDES}
+    free = label_free_cadence(feet, scale, fps, valid, vertical_only=frontal)
     if not np.isfinite(free):
         return empty, {s: np.array([]) for s in SIDES}
     period = 60.0 * fps / free  # frames per step
@@ -625,7 +719,13 @@ def gait_features(
     joints: list[str] | tuple[str, ...] | None = None,
     height_cm: float | None = None,
 ) -> GaitResult:
-    """Gait events, cycle curves and features of one walk (see the module docstring).
+    """Gait events, cycle curves and features of one recording (see the module docstring).
+
+    The recording is first cut into straight walking bouts, turns and still periods
+    (:mod:`motorflow.bouts`).  Several bouts, or a frontal one, are analysed bout by bout and
+    the recording's features are the median over the bouts that gave features (the QC record
+    lists every bout and what it gave); a single side-view walk is analysed whole, since
+    its stops and turns are handled frame by frame.  Turns add their duration and steps.
 
     ``joints``: compute from this subset of keypoints only (the others are ignored).
     ``height_cm``: the subject's stature, for the metric columns.
@@ -634,25 +734,176 @@ def gait_features(
     # All-NaN slices are expected (absent joints) and handled explicitly below.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        result = _gait_features(pose, cfg, joints, height_cm)
-        result.info["events_method"] = "labels"
-        reason = str(result.info.get("reason", ""))
-        if result.info["status"] != "ok" and result.info.get("view") == "side" and (
-            reason.startswith(("inconsistent gait events", "too few gait cycles"))
-        ):
-            # Leg-label errors that outlived the cleaning corrupt the per-foot events: take
-            # the contacts from the feet's alternation instead.  The row passes the same
-            # checks and keeps the temporal features only.
-            retry = _gait_features(pose, cfg, joints, height_cm, label_free=True)
-            if retry.info["status"] == "ok":
-                retry.info["events_method"] = "label-free"
-                retry.info["reason"] = "; ".join(
-                    [f"contacts from the feet's alternation: temporal features only, "
-                     f"stance, lengths, speed and angles NaN (with the leg labels: {reason})"]
-                    + [str(retry.info["reason"])] * bool(retry.info["reason"])
-                )  # fmt: skip
-                return retry
+        masked = _mask(pose, joints)
+        segments, _ = segment(masked, cfg.bouts)
+        walks = [s for s in segments if s.kind == "walk"]
+        turns = [s for s in segments if s.kind == "turn"]
+        fps = float(pose.fps)
+        if len(walks) > 1 or any(w.view == "frontal" for w in walks):
+            result = _bout_features(pose, cfg, joints, height_cm, walks)
+        else:
+            result = _walk_features(pose, cfg, joints, height_cm)
+            result.info["n_bouts"] = int(result.info["status"] == "ok")
+            if len(walks) == 1:
+                result.info["bouts"] = [
+                    {**walks[0].to_dict(fps), "status": result.info["status"],
+                     "analysed": "whole recording"}
+                ]  # fmt: skip
+        result.info["segments"] = [s.to_dict(fps) for s in segments]
+        result.info["n_turns"] = len(turns)
+        if turns and result.info["status"] == "ok":
+            result.features["turn_duration_s"] = float(
+                np.median([(s.stop - s.start) / fps for s in turns])
+            )
+            result.features["turn_steps"] = float(np.median([s.steps or 0 for s in turns]))
         return result
+
+
+def _mask(pose: PoseData, joints: list[str] | tuple[str, ...] | None) -> PoseData:
+    """The pose with every keypoint outside ``joints`` NaN (all of them when None)."""
+    if joints is None:
+        return pose
+    unknown = sorted(set(joints) - set(JOINT_NAMES))
+    if unknown:
+        raise ValueError(f"unknown keypoint name(s) {unknown}")
+    kp = np.array(pose.keypoints)
+    kp[:, [i for i, n in enumerate(JOINT_NAMES) if n not in set(joints)], :2] = np.nan
+    return replace(pose, keypoints=kp, candidates=None)
+
+
+def _slice(pose: PoseData, a: int, b: int) -> PoseData:
+    return replace(
+        pose,
+        keypoints=pose.keypoints[a:b],
+        imputed=None if pose.imputed is None else pose.imputed[a:b],
+        candidates=None if pose.candidates is None else pose.candidates[a:b],
+    )
+
+
+def _walk_features(
+    pose: PoseData,
+    cfg: FeatureConfig,
+    joints: list[str] | tuple[str, ...] | None,
+    height_cm: float | None,
+    forced: tuple[str, str] | None = None,
+) -> GaitResult:
+    """Features of one walk (a whole recording, or one bout of it)."""
+    result = _gait_features(pose, cfg, joints, height_cm, forced=forced)
+    result.info["events_method"] = "labels"
+    reason = str(result.info.get("reason", ""))
+    if (
+        result.info["status"] != "ok"
+        and result.info.get("view") in ("side", "frontal")
+        and (reason.startswith(("inconsistent gait events", "too few gait cycles")))
+    ):
+        # Leg-label errors that outlived the cleaning (side view), or contacts lost in the
+        # jitter of distant feet (frontal view), corrupt the per-foot events: take the
+        # contacts from the feet's alternation instead.  The row passes the same checks and
+        # keeps the features that need no per-foot labels.
+        retry = _gait_features(pose, cfg, joints, height_cm, label_free=True, forced=forced)
+        if retry.info["status"] == "ok":
+            retry.info["events_method"] = "label-free"
+            lost = (
+                "stance, arm swing and knee angles NaN"
+                if retry.info["view"] == "frontal"
+                else "stance, lengths, speed and angles NaN"
+            )
+            retry.info["reason"] = "; ".join(
+                [f"contacts from the feet's alternation: {lost} (with the leg labels: {reason})"]
+                + [str(retry.info["reason"])] * bool(retry.info["reason"])
+            )  # fmt: skip
+            return retry
+    return result
+
+
+def _bout_features(
+    pose: PoseData,
+    cfg: FeatureConfig,
+    joints: list[str] | tuple[str, ...] | None,
+    height_cm: float | None,
+    walks: list[Segment],
+) -> GaitResult:
+    """Features per straight bout; the recording's are their median (counts: sums)."""
+    fps = float(pose.fps)
+    done: list[tuple[Segment, GaitResult]] = []
+    records = []
+    for w in walks:
+        forced = (w.view, w.direction) if w.view == "frontal" else None
+        r = _walk_features(_slice(pose, w.start, w.stop), cfg, joints, height_cm, forced)
+        rec = {**w.to_dict(fps), "status": r.info["status"], "reason": r.info.get("reason", ""),
+               "events_method": r.info.get("events_method")}  # fmt: skip
+        if r.info["status"] == "ok":
+            rec.update(
+                cadence_steps_per_min=round(r.features["cadence_steps_per_min"], 2),
+                n_steps=int(r.info.get("n_steps", 0)),
+                n_cycles=int(r.features["n_cycles"]),
+            )
+            done.append((w, r))
+        records.append(rec)
+    info: dict[str, object] = {"status": "ok", "reason": "", "bouts": records, "camera": "static"}
+    if pose.imputed is not None and pose.n_frames:
+        info["imputed_fraction"] = round(float(np.mean(pose.imputed)), 4)
+    views = sorted({w.view for w in walks})
+    info["view"] = views[0] if len(views) == 1 else "mixed"
+    dirs = sorted({w.direction for w in walks})
+    info["direction"] = dirs[0] if len(dirs) == 1 else "both"
+    if not done:
+        why = "; ".join(
+            f"bout {k} ({rec['start_s']:.1f}–{rec['end_s']:.1f} s, {rec['view']} "
+            f"{rec['direction']}): {rec['reason']}"
+            for k, rec in enumerate(records, 1)
+        )
+        return _failed(f"no straight walking bout gave features: {why}", info)
+    f = {c: float("nan") for c in GAIT_COLUMNS}
+    for c in GAIT_COLUMNS:
+        vals = np.array([r.features[c] for _, r in done], dtype=float)
+        if np.isfinite(vals).any():
+            f[c] = float(np.nanmedian(vals))
+    f["n_cycles"] = float(sum(r.features["n_cycles"] for _, r in done))
+    info["n_bouts"] = len(done)
+    info["n_steps"] = int(sum(int(r.info.get("n_steps", 0)) for _, r in done))
+    info["leg_length_px"] = round(float(np.median([r.info["leg_length_px"] for _, r in done])), 2)
+    free = [r.info.get("cadence_label_free") for _, r in done]
+    free = [v for v in free if v is not None]
+    info["cadence_label_free"] = round(float(np.median(free)), 2) if free else None
+    methods = sorted({str(r.info.get("events_method")) for _, r in done})
+    info["events_method"] = methods[0] if len(methods) == 1 else "mixed"
+    checks = [f"bout {k}: {c}" for k, (_, r) in enumerate(done, 1)
+              for c in r.info.get("checks_failed", [])]  # fmt: skip
+    events: dict[str, dict[str, list[float]]] = {
+        "initial_contact": {s: [] for s in SIDES},
+        "toe_off": {s: [] for s in SIDES},
+    }
+    curves: dict[str, list[np.ndarray]] = {}
+    for w, r in done:
+        for kind in events:
+            for s in SIDES:
+                events[kind][s] += [round(v + w.start / fps, 4) for v in r.events[kind].get(s, [])]
+        for key, arr in r.curves.items():
+            curves.setdefault(key, []).append(arr)
+    notes = [f"median over {len(done)} of {len(walks)} straight bouts ({info['n_steps']} steps)"]
+    if "frontal" in views:
+        notes.append("frontal view: spatial features and sagittal angles are not observable (NaN)")
+    problems = consistency_problems(f, cfg.consistency_tolerance)
+    if problems:
+        checks += [text for text, _ in problems]
+        void = {c for _, cols in problems for c in cols}
+        if void >= set(GAIT_COLUMNS):
+            info["checks_failed"] = checks
+            reason = "inconsistent gait events: " + "; ".join(t for t, _ in problems)
+            return _failed_with_events(reason, info, events)
+        for c in void:
+            f[c] = float("nan")
+        notes += [f"{text} ({', '.join(cols)} NaN)" for text, cols in problems]
+    if checks:
+        info["checks_failed"] = checks
+    info["reason"] = "; ".join(notes)
+    return GaitResult(
+        features=f,
+        info=info,
+        events=events,
+        curves={k: np.concatenate(v) for k, v in curves.items()},
+    )
 
 
 def _gait_features(
@@ -661,6 +912,7 @@ def _gait_features(
     joints: list[str] | tuple[str, ...] | None,
     height_cm: float | None,
     label_free: bool = False,
+    forced: tuple[str, str] | None = None,
 ) -> GaitResult:
     fps = float(pose.fps)
     kp = np.array(pose.keypoints[..., :2], dtype=float)
@@ -739,7 +991,12 @@ def _gait_features(
     swing_range = float(np.mean(ranges)) if ranges else 0.0
     rate = _velocity(np.log(scale0)[:, None], fps, 1.0)[:, 0]
     info["camera"] = "static"
-    if swing_range >= cfg.min_foot_excursion and side_frac >= 0.3:
+    if forced is not None and forced[0] == "frontal":
+        # A frontal bout of the segmentation (bouts.py): the whole slice walks one way.
+        info["view"], info["direction"] = forced
+        direction = np.ones(n)
+        fwd_sign = 1.0
+    elif swing_range >= cfg.min_foot_excursion and side_frac >= 0.3:
         info["view"] = "side"
         direction = np.where(moving_side, np.sign(vprog), 0.0)
         fwd_sign = float(np.sign(np.nansum(vprog)))
@@ -792,6 +1049,19 @@ def _gait_features(
             ic, to = _label_free_side_events(
                 pick["heel"], pick["toe"], hips[:, 0], fwd, scale0, fps, walking & known
             )
+    elif label_free:
+        # Frontal: the leading foot stands lower in the image walking towards the camera
+        # (nearer), higher walking away; the feet's vertical separation peaks once per step.
+        y_fwd = np.full(n, 1.0 if info["direction"] == "towards" else -1.0)
+        pick = {
+            kind: {s: J(next(f"{s}_{p}" for p in order if present[f"{s}_{p}"].any()))[:, 1]
+                   for s in SIDES}
+            for kind, order in (("heel", ("heel", "ankle", "toe")),
+                                ("toe", ("toe", "ankle", "heel")))
+        }  # fmt: skip
+        ic, to = _label_free_side_events(
+            pick["heel"], pick["toe"], hips[:, 1], y_fwd, scale0, fps, walking & known, True
+        )
     else:
         ic, to = {}, {}
         for s in SIDES:
@@ -877,16 +1147,21 @@ def _gait_features(
         float(strides.std(ddof=1) / strides.mean()) if len(strides) > 1 else math.nan
     )
 
-    # Steps: consecutive alternating initial contacts inside one walking direction.
+    # Steps: consecutive alternating initial contacts inside one walking direction, and
+    # inside a complete cycle of either foot, so that step and stride times describe the
+    # same walking (a step the cycles left out would make them disagree).
     ev = sorted([(float(tt), s) for s in SIDES for tt in ic[s]])
     steps: list[tuple[float, str, float, str]] = []  # (t_from, side_from, t_to, side_to)
+    spans = [c for s in SIDES for c in cycles[s]]
     for (ta, sa), (tb, sb) in zip(ev[:-1], ev[1:], strict=True):
         ia, ib = int(round(ta * fps)), int(round(tb * fps))
         same_dir = direction[ia] == direction[min(ib, n - 1)] != 0
-        if sa != sb and same_dir and tb - ta < 0.5 * cfg.max_cycle_ratio * med_stride:
+        inside = any(t0 - 1e-9 <= ta and tb <= t1 + 1e-9 for t0, t1 in spans)
+        if sa != sb and same_dir and inside and tb - ta < 0.5 * cfg.max_cycle_ratio * med_stride:
             steps.append((ta, sa, tb, sb))
     if not steps:
         return _failed_with_events("no alternating steps between the feet", info, events)
+    info["n_steps"] = len(steps)
     step_t = {s: np.array([tb - ta for ta, _, tb, sb in steps if sb == s]) for s in SIDES}
     all_st = np.concatenate([step_t[s] for s in SIDES])
     f["step_time_s"] = float(all_st.mean())
@@ -915,10 +1190,9 @@ def _gait_features(
                 both += max(0.0, hi - lo)
         ds.append(100 * both / (t1 - t0))
     f["double_support_pct"] = float(np.mean(ds))
-    # Side view: toe-off is the toe's extreme; read off a heel or an ankle it comes early
-    # (the heel rises before the toes leave the floor), so stance needs both toes there.
-    # (The mapping asks for the toes in every view, which over-states a frontal view's need.)
-    if info["view"] == "side" and not all(f"{s}_toe" in foot_pts[s] for s in SIDES):
+    # Toe-off is when the toes leave the floor; read off a heel or an ankle it comes early
+    # (the heel rises first), so stance needs both toes, in every view.
+    if not all(f"{s}_toe" in foot_pts[s] for s in SIDES):
         for c in _STANCE_COLUMNS:
             f[c] = float("nan")
 
@@ -1024,6 +1298,7 @@ def _gait_features(
         info["reason"] = (
             "frontal view: spatial features and sagittal angles are not observable (NaN)"
         )
+        f.update(_frontal_features(kp, cycles, steps, fps, label_free))
 
     # --- checks: an independent cadence and the relations between the features.  A row that
     # fails them is never published: the events behind it are wrong (typically leg-label
@@ -1054,6 +1329,86 @@ def _gait_features(
             + [f"{text} ({', '.join(cols)} NaN)" for text, cols in problems]
         )
     return GaitResult(features=f, info=info, events=events, curves=curves)
+
+
+def _frontal_features(
+    kp: np.ndarray,
+    cycles: dict[str, list[tuple[float, float]]],
+    steps: list[tuple[float, str, float, str]],
+    fps: float,
+    label_free: bool,
+) -> dict[str, float]:
+    """Frontal-plane features (see :data:`DATA_DICTIONARY`) of a frontal walk.
+
+    With contacts from the feet's alternation (``label_free``) the per-side labels are not
+    trusted: only what needs no left/right label is kept (step width, trunk sway, pelvis).
+    """
+    n = len(kp)
+    t = np.arange(n) / fps
+
+    def J(name: str) -> np.ndarray:
+        return kp[:, INDEX[name]]
+
+    def at(x: np.ndarray, tt: float) -> float:
+        ok = np.isfinite(x)
+        return float(np.interp(tt, t[ok], x[ok])) if ok.sum() >= 2 else float("nan")
+
+    def span(t0: float, t1: float) -> slice:
+        return slice(int(np.floor(t0 * fps)), min(int(np.ceil(t1 * fps)) + 1, n))
+
+    out = {c: float("nan") for c in FRONTAL_COLUMNS}
+    lh, rh = J("left_hip"), J("right_hip")
+    hip_w = np.abs(lh[:, 0] - rh[:, 0])
+    hip_w = pd.Series(hip_w).rolling(max(3, int(round(0.5 * fps))), center=True,
+                                     min_periods=1).median().to_numpy()  # fmt: skip
+    foot = {}
+    for s in SIDES:
+        name = next((f"{s}_{p}" for p in ("heel", "ankle")
+                     if np.isfinite(J(f"{s}_{p}")).all(-1).mean() > 0.5), None)  # fmt: skip
+        foot[s] = J(name)[:, 0] if name else np.full(n, np.nan)
+    widths = [abs(at(foot["left"], tb) - at(foot["right"], tb)) / at(hip_w, tb)
+              for _, _, tb, _ in steps]  # fmt: skip
+    out["step_width_hip"] = _nanmean(widths)
+    with np.errstate(all="ignore"):
+        sh = np.nanmean(np.stack([J("left_shoulder"), J("right_shoulder")]), 0)
+        hp = np.nanmean(np.stack([lh, rh]), 0)
+    trunk = np.linalg.norm(sh - hp, axis=-1)
+    lateral = np.degrees(np.arctan2(sh[:, 0] - hp[:, 0], hp[:, 1] - sh[:, 1]))
+    # The hip line from the image-left hip to the image-right one: a label swap cannot
+    # flip its tilt.
+    first = np.where((lh[:, 0] <= rh[:, 0])[:, None], lh, rh)
+    second = np.where((lh[:, 0] <= rh[:, 0])[:, None], rh, lh)
+    tilt = np.degrees(np.arctan2(second[:, 1] - first[:, 1], second[:, 0] - first[:, 0]))
+    sway, pelvis = [], []
+    for t0, t1 in cycles["left"]:
+        sl = span(t0, t1)
+        sway.append(np.ptp(lateral[sl]) if np.isfinite(lateral[sl]).all() else np.nan)
+        pelvis.append(np.ptp(tilt[sl]) if np.isfinite(tilt[sl]).all() else np.nan)
+    out["trunk_lateral_sway_deg"] = _nanmean(sway)
+    out["pelvic_obliquity_deg"] = _nanmean(pelvis)
+    if label_free:
+        return out
+    for s in SIDES:
+        o = "right" if s == "left" else "left"
+        rel = (J(f"{s}_wrist") - J(f"{s}_shoulder")) / trunk[:, None]
+        swings = []
+        for t0, t1 in cycles[s]:
+            seg = rel[span(t0, t1)]
+            swings.append(float(np.hypot(*np.ptp(seg, axis=0))) if np.isfinite(seg).all()
+                          else np.nan)  # fmt: skip
+        out[f"arm_swing_{s}"] = _nanmean(swings)
+        # Valgus +: the thigh heads towards the midline (the other hip) and the shank back.
+        medial = np.sign(J(f"{o}_hip")[:, 0] - J(f"{s}_hip")[:, 0])
+        hip, knee, ankle = J(f"{s}_hip"), J(f"{s}_knee"), J(f"{s}_ankle")
+        thigh = np.arctan2(knee[:, 0] - hip[:, 0], knee[:, 1] - hip[:, 1])
+        shank = np.arctan2(ankle[:, 0] - knee[:, 0], ankle[:, 1] - knee[:, 1])
+        angle = medial * np.degrees(thigh - shank)
+        out[f"knee_frontal_angle_deg_{s}"] = _nanmean(
+            [np.nanmean(angle[span(t0, t1)]) for t0, t1 in cycles[s]]
+        )
+    a, b = out["arm_swing_left"], out["arm_swing_right"]
+    out["arm_swing_asymmetry"] = abs(a - b) / ((a + b) / 2) if a + b > 0 else float("nan")
+    return out
 
 
 def _nanmean(values) -> float:
@@ -1273,6 +1628,8 @@ def run(
                 "cadence_label_free": result.info.get("cadence_label_free"),
                 "events_method": result.info.get("events_method", "labels"),
                 "checks_failed": result.info.get("checks_failed", []),
+                "segments": result.info.get("segments", []),
+                "bouts": result.info.get("bouts", []),
                 "joints": sorted(joints) if joints is not None else "all",
                 "events": result.events,
                 "config": cfg.to_dict(),

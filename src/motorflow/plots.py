@@ -52,15 +52,25 @@ def plot_gait_curves(
     band_label: str = "reference ±1 SD",
     stance_pct: dict[str, float] | None = None,
     title: str = "",
+    segments: list[dict] | None = None,
+    contacts: dict[str, list[float]] | None = None,
 ) -> None:
     """Cycle-normalised hip/knee/ankle curves, left vs right, over the reference band.
 
     ``curves``: "<joint>_<side>" → (n_cycles, 101) degrees; each cycle is a thin line and the
     side's mean a thick one.  ``band_mean``/``band_sd``: (3, 101) reference (hip, knee, ankle).
     ``stance_pct``: side → stance % (a dashed line marks each side's toe-off).
+    ``segments`` (the QC record's walking bouts, turns and still periods) and ``contacts``
+    (side → initial contact times, s) add a strip of the recording's segmentation over time.
     """
     x = np.linspace(0, 100, N_POINTS)
-    fig, axes = plt.subplots(1, len(JOINTS3), figsize=(12, 3.6), sharex=True)
+    if segments:
+        fig = plt.figure(figsize=(12, 5.0))
+        grid = fig.add_gridspec(2, len(JOINTS3), height_ratios=(3.6, 1.0))
+        axes = [fig.add_subplot(grid[0, j]) for j in range(len(JOINTS3))]
+        _segment_strip(fig.add_subplot(grid[1, :]), segments, contacts or {})
+    else:
+        fig, axes = plt.subplots(1, len(JOINTS3), figsize=(12, 3.6), sharex=True)
     for j, (ax, joint) in enumerate(zip(axes, JOINTS3, strict=True)):
         if band_mean is not None and band_sd is not None:
             lo, hi = band_mean[j] - band_sd[j], band_mean[j] + band_sd[j]
@@ -82,6 +92,36 @@ def plot_gait_curves(
     plt.close(fig)
 
 
+SEGMENT_COLOURS = {"towards": "#2ca02c", "away": "#9467bd", "right": "#8c564b", "left": "#e377c2"}
+
+
+def _segment_strip(ax, segments: list[dict], contacts: dict[str, list[float]]) -> None:
+    """Walking bouts (by direction), turns and still periods over time, with the contacts."""
+    end = max([s["end_s"] for s in segments] + [0.0])
+    for s in segments:
+        if s["kind"] == "walk":
+            colour = SEGMENT_COLOURS.get(s["direction"].split("-")[0], "#7f7f7f")
+            text = f"{s['view']} {s['direction']}"
+        elif s["kind"] == "turn":
+            colour, text = "#ff7f0e", f"turn\n{s['duration_s']:.1f} s, {s.get('steps', 0)} st."
+        else:
+            colour, text = "0.8", "still"
+        ax.broken_barh([(s["start_s"], s["duration_s"])], (0.35, 0.5), color=colour)
+        ax.text(s["start_s"] + s["duration_s"] / 2, 0.6, text, ha="center", va="center",
+                fontsize=7, clip_on=True)  # fmt: skip
+    for k, side in enumerate(SIDES):
+        times = contacts.get(side, [])
+        ax.vlines(times, 0.05 + 0.12 * k, 0.15 + 0.12 * k, color=SIDE_COLOURS[side], lw=1.2,
+                  label=f"{side} initial contacts")  # fmt: skip
+    ax.set_xlim(0, max(end, 1e-3))
+    ax.set_ylim(0, 1)
+    ax.set_yticks([])
+    ax.set_xlabel("time (s)")
+    ax.set_title("Segmentation: walking bouts, turns, still periods", fontsize=10)
+    if any(contacts.get(s) for s in SIDES):
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False)
+
+
 def gait_curves_figure(
     curves_path: str | Path,
     table_path: str | Path,
@@ -90,12 +130,17 @@ def gait_curves_figure(
     *,
     video_id: str = "",
     reference_label: str | None = None,
+    qc_path: str | Path | None = None,
 ) -> None:
-    """The per-video figure of the features stage, from its files."""
+    """The per-video figure of the features stage, from its files (``qc_path``: the QC
+    record, whose segmentation and contacts add a strip over time)."""
+    import json
+
     import pandas as pd
 
     from motorflow.features import load_curves, load_reference
 
+    qc = json.loads(Path(qc_path).read_text()) if qc_path else {}
     curves = load_curves(curves_path)
     row = pd.read_parquet(table_path).iloc[0]
     ref = load_reference(reference_path) if reference_path else None
@@ -112,6 +157,8 @@ def gait_curves_figure(
         stance_pct={s: float(row.get(f"stance_pct_{s}", np.nan)) for s in SIDES},
         title=f"{video_id}: cadence {cadence:.0f} steps/min, speed {speed:.2f} leg lengths/s"
         f"{status}",
+        segments=qc.get("segments"),
+        contacts=(qc.get("events") or {}).get("initial_contact"),
     )
 
 

@@ -112,7 +112,13 @@ CODE = {
     "clean": [f"{SRC}/clean.py", f"{SRC}/poseio.py", f"{SRC}/skeleton.py"],
     "qc": [f"{SRC}/qc.py"],
     "validate": [f"{SRC}/validate.py"],
-    "features": [f"{SRC}/features.py", f"{SRC}/poseio.py", f"{SRC}/skeleton.py"],
+    "features": [
+        f"{SRC}/features.py",
+        f"{SRC}/bouts.py",
+        f"{SRC}/importers.py",
+        f"{SRC}/poseio.py",
+        f"{SRC}/skeleton.py",
+    ],
     "plots": [f"{SRC}/plots.py", f"{SRC}/features.py"],
     "folds": [f"{SRC}/folds.py"],
     # Training code per model: only what that model runs, so that e.g. editing the features

@@ -11,4 +11,5 @@ with rule_logging(snakemake.log[0]):
         snakemake.output[0],
         video_id=snakemake.wildcards.video_id,
         reference_label=snakemake.params.reference_label,
+        qc_path=snakemake.input.qc,
     )
