@@ -96,8 +96,8 @@ class Segment:
 def _fill(x: np.ndarray, max_gap: int) -> np.ndarray:
     """Linear interpolation over gaps of at most ``max_gap`` frames (along axis 0); longer
     gaps stay NaN."""
-    return pd.DataFrame(x).interpolate(limit=max_gap, limit_area="inside").to_numpy().reshape(
-        x.shape
+    return (
+        pd.DataFrame(x).interpolate(limit=max_gap, limit_area="inside").to_numpy().reshape(x.shape)
     )
 
 
@@ -219,13 +219,15 @@ def segment(pose: PoseData, cfg: BoutConfig | None = None) -> tuple[list[Segment
                 walks[-1].stop = b  # the same bout across a flicker or a slower second
             else:
                 walks.append(Segment("walk", a, b, view, direction))
+    walks = [p for w in walks for p in _split_at_reversal(w, sig, fps, min_bout)]
     out: list[Segment] = []
     for k, w in enumerate(walks):
         out.append(w)
         if k + 1 == len(walks):
             break
         nxt = walks[k + 1]
-        if nxt.direction != w.direction and (nxt.start - w.stop) <= cfg.max_turn_s * fps:
+        turned = nxt.direction != w.direction or _reverses(sig.facing, w, nxt)
+        if turned and (nxt.start - w.stop) <= cfg.max_turn_s * fps:
             a, b = _turn_span(sig.facing, w, nxt, fps)
             w.stop, nxt.start = a, b
             out.append(Segment("turn", a, b, steps=_lifts(sig.foot_speed, a, b, fps)))
@@ -241,6 +243,43 @@ def segment(pose: PoseData, cfg: BoutConfig | None = None) -> tuple[list[Segment
             out.append(Segment("still", a, b))
     out.sort(key=lambda s: s.start)
     return [s for s in out if s.kind != "walk" or s.stop - s.start >= min_bout], sig
+
+
+def _level(facing: np.ndarray, s: Segment) -> float:
+    return float(np.nanmedian(facing[s.start : s.stop])) if s.stop > s.start else np.nan
+
+
+def _reverses(facing: np.ndarray, a: Segment, b: Segment) -> bool:
+    """The shoulders' facing changes sign between two bouts: the walker turned round."""
+    fa, fb = _level(facing, a), _level(facing, b)
+    return bool(np.isfinite(fa - fb) and abs(fa - fb) > 0.1 and np.sign(fa) != np.sign(fb))
+
+
+def _split_at_reversal(w: Segment, sig: Signals, fps: float, min_bout: int) -> list[Segment]:
+    """A bout in which the walker turns round (the facing changes sign for half a second or
+    more on either side) without the progression reversing yet: the parts before and after
+    the reversal, each with its own direction; parts shorter than a bout are dropped."""
+    f = sig.facing[w.start : w.stop]
+    level = np.nanmedian(np.abs(f)) if np.isfinite(f).any() else np.nan
+    if not np.isfinite(level) or level < 0.1:
+        return [w]
+    sign = np.where(np.abs(np.nan_to_num(f)) > 0.5 * level, np.sign(np.nan_to_num(f)), 0)
+    long = [(a, b, v) for a, b, v in _runs(sign) if v != 0 and b - a >= 0.5 * fps]
+    cuts = [w.start]
+    for (a0, b0, v0), (a1, _, v1) in zip(long[:-1], long[1:], strict=True):
+        if v0 != v1:
+            cuts.append(w.start + (b0 + a1) // 2)
+    if len(cuts) == 1:
+        return [w]
+    cuts.append(w.stop)
+    parts = []
+    for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+        if b - a >= min_bout:
+            view, direction = _direction(
+                np.nanmedian(sig.lateral[a:b]), np.nanmedian(sig.depth[a:b])
+            )
+            parts.append(Segment("walk", a, b, view, direction))
+    return parts
 
 
 def _turn_span(facing: np.ndarray, a: Segment, b: Segment, fps: float) -> tuple[int, int]:

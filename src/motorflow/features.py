@@ -1379,6 +1379,13 @@ def _frontal_features(
     first = np.where((lh[:, 0] <= rh[:, 0])[:, None], lh, rh)
     second = np.where((lh[:, 0] <= rh[:, 0])[:, None], rh, lh)
     tilt = np.degrees(np.arctan2(second[:, 1] - first[:, 1], second[:, 0] - first[:, 0]))
+    # Peak-to-peak of a short line between keypoints picks up their jitter: a median over
+    # a sixth of a second keeps the once-per-stride tilt and drops single-frame spikes.
+    k = max(3, int(round(fps / 6)) | 1)
+    lateral, tilt = (
+        pd.Series(a).rolling(k, center=True, min_periods=1).median().to_numpy()
+        for a in (lateral, tilt)
+    )
     sway, pelvis = [], []
     for t0, t1 in cycles["left"]:
         sl = span(t0, t1)
