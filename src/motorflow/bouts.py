@@ -266,7 +266,7 @@ def _split_at_reversal(w: Segment, sig: Signals, fps: float, min_bout: int) -> l
     sign = np.where(np.abs(np.nan_to_num(f)) > 0.5 * level, np.sign(np.nan_to_num(f)), 0)
     long = [(a, b, v) for a, b, v in _runs(sign) if v != 0 and b - a >= 0.5 * fps]
     cuts = [w.start]
-    for (a0, b0, v0), (a1, _, v1) in zip(long[:-1], long[1:], strict=True):
+    for (_, b0, v0), (a1, _, v1) in zip(long[:-1], long[1:], strict=True):
         if v0 != v1:
             cuts.append(w.start + (b0 + a1) // 2)
     if len(cuts) == 1:
