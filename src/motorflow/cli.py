@@ -149,9 +149,10 @@ def cmd_features(args: argparse.Namespace) -> int:
     section = _load_section(args.config, "features")
     cfg = features.FeatureConfig.from_mapping(section.get("gait", {}))
     pose_path = Path(args.input)
+    size = tuple(args.frame_size) if args.frame_size else None
     if args.clean:
         # Third-party keypoints straight from a detector: clean them first, in memory.
-        pose = features.load_any_pose(pose_path, fps=args.fps)
+        pose = features.load_any_pose(pose_path, fps=args.fps, frame_size=size)
         cleaned, _ = clean.clean_pose(pose, clean.CleanConfig.from_mapping(
             _load_section(args.config, "clean")))  # fmt: skip
         pose_path = Path(args.output).with_suffix(".clean.npz")
@@ -171,6 +172,7 @@ def cmd_features(args: argparse.Namespace) -> int:
         height_cm=args.height_cm,
         joints=args.joints,
         fps=None if args.clean else args.fps,
+        frame_size=None if args.clean else size,
     )
     if args.figure:
         from motorflow import plots
@@ -431,6 +433,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--height-cm", type=float, help="stature, for the metric columns")
     p.add_argument("--joints", nargs="+", help="compute from this subset of keypoints only")
     p.add_argument("--fps", type=float, help="frame rate of a keypoint file that has none")
+    p.add_argument(
+        "--frame-size", type=int, nargs=2, metavar=("W", "H"),
+        help="frame size in px (MediaPipe's normalised landmarks need it)",
+    )  # fmt: skip
     p.add_argument("--clean", action="store_true", help="run the cleaning stage first")
     p.add_argument(
         "--task",

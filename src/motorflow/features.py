@@ -1556,15 +1556,18 @@ def load_reference(path: str | Path) -> DeviationReference | None:
 # --------------------------------------------------------------------------- stage I/O
 
 
-def load_any_pose(path: str | Path, fps: float | None = None) -> PoseData:
-    """A motorflow pose file, or any format :mod:`motorflow.importers` reads."""
+def load_any_pose(
+    path: str | Path, fps: float | None = None, frame_size: tuple[int, int] | None = None
+) -> PoseData:
+    """A motorflow pose file, or any format :mod:`motorflow.importers` reads (``frame_size``:
+    width, height in px, which MediaPipe's normalised landmarks need)."""
     path = Path(path)
     if path.suffix == ".npz":
         pose = load_pose(path)
         if fps is not None:
             pose.fps = float(fps)
         return pose
-    return importers.load_keypoints(path, fps=fps)
+    return importers.load_keypoints(path, fps=fps, frame_size=frame_size)
 
 
 def save_curves(result: GaitResult, path: str | Path) -> None:
@@ -1601,6 +1604,7 @@ def run(
     joints: list[str] | None = None,
     clean_qc: str | Path | None = None,
     fps: float | None = None,
+    frame_size: tuple[int, int] | None = None,
 ) -> GaitResult:
     """Features of one pose file → a one-row table (+ curves, + QC record with events).
 
@@ -1616,7 +1620,7 @@ def run(
             rec = json.load(fh)
         if rec.get("excluded"):
             excluded = f"excluded by the cleaning QC: {rec.get('reason', 'no reason given')}"
-    pose = load_any_pose(pose_path, fps=fps)
+    pose = load_any_pose(pose_path, fps=fps, frame_size=frame_size)
     if excluded:
         result = _failed(excluded, {"view": "", "direction": ""})
     else:
