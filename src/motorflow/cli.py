@@ -349,9 +349,15 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     cfg = _config(args.config)
     labels = _labels(cfg)
     ev = cfg.get("evaluation", {})
+    sessions = None
+    if args.sheet:  # the visit level (subject + session) of a longitudinal sheet
+        samples = _sheet(args)[0]
+        if "session" in samples:
+            sessions = samples["session"].fillna("").astype(str).to_dict()
     summary = evaluate.summarise_files(
         args.predictions, labels, n_boot=int(ev.get("bootstrap", 2000)),
         seed=int(ev.get("seed", 0)), baseline=ev.get("baseline", "stgcn"),
+        ordinal=(cfg.get("data") or {}).get("task", "gait") != "infant", sessions=sessions,
     )  # fmt: skip
     evaluate.write_summary(summary, args.output, Path(args.output).parent / "eval")
     print(evaluate.format_table(summary))
@@ -529,6 +535,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output", help="metrics JSON (results/metrics.json)")
     p.add_argument("predictions", nargs="+", help="results/eval/MODEL/SPLIT/predictions.tsv")
     p.add_argument("--config", help="config YAML (data.labels, evaluation)")
+    p.add_argument("--sheet", help="sample sheet: its session column adds the visit level")
     p.set_defaults(func=cmd_metrics)
 
     p = sub.add_parser(

@@ -233,6 +233,13 @@ def label_map():
     return samples["label"].astype(str).to_dict()
 
 
+def session_map():
+    """video_id -> session (visit); empty without a session column (no visit level)."""
+    if "session" not in samples:
+        return {}
+    return samples["session"].fillna("").astype(str).to_dict()
+
+
 def model_poses():
     """The pose files the skeleton models read: cleaned, or aligned (Paper B)."""
     if SKELETON_INPUT == "aligned":

@@ -14,6 +14,7 @@ with rule_logging(snakemake.log[0]) as log:
         seed=snakemake.params.seed,
         baseline=snakemake.params.baseline,
         ordinal=snakemake.params.ordinal,
+        sessions=snakemake.params.sessions,
     )
     evaluate.write_summary(summary, snakemake.output.metrics, Path(snakemake.output.summary).parent)
     evaluate.write_dvc_plots(summary, Path(snakemake.output.fold_plots[0]).parent.parent)
