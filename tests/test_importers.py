@@ -416,11 +416,105 @@ def test_csv_with_no_recognisable_columns(tmp_path):
     assert "<Joint>_x" in str(err.value) and "found columns: a, b_x, b_y" in str(err.value)
 
 
-def test_csv_without_confidence_columns(tmp_path):
+# --------------------------------------------------------------------------- Kinect
+
+# Written out independently of the module: Kinect v2 SDK joint name -> motorflow joint.
+KINECT_TO_OURS = {
+    "ShoulderLeft": "left_shoulder", "ShoulderRight": "right_shoulder",
+    "ElbowLeft": "left_elbow", "ElbowRight": "right_elbow",
+    "WristLeft": "left_wrist", "WristRight": "right_wrist",
+    "HipLeft": "left_hip", "HipRight": "right_hip",
+    "KneeLeft": "left_knee", "KneeRight": "right_knee",
+    "AnkleLeft": "left_ankle", "AnkleRight": "right_ankle",
+    "FootLeft": "left_toe", "FootRight": "right_toe",  # the foot joint is at the toes' base
+}  # fmt: skip
+KINECT_UNMAPPED = ("Head", "Neck", "SpineShoulder", "SpineMid", "SpineBase", "HandLeft",
+                   "HandTipRight", "ThumbLeft")  # fmt: skip
+# Image-like heights (y down) of a standing body, per motorflow joint part.
+HEIGHT = {"shoulder": 100.0, "elbow": 160.0, "wrist": 210.0, "hip": 220.0, "knee": 320.0,
+          "ankle": 410.0, "toe": 430.0}  # fmt: skip
+
+
+def kinect_table(n: int, y_sign: float = 1.0, z: np.ndarray | None = None) -> pd.DataFrame:
+    """Kinect v2 named columns: joint k at x = 50 + k + t, y = height (times y_sign)."""
+    cols: dict[str, np.ndarray] = {"time": np.arange(n) / 30.0}
+    t = np.arange(n, dtype=float)
+    for k, name in enumerate([*KINECT_TO_OURS, *KINECT_UNMAPPED]):
+        part = KINECT_TO_OURS.get(name, "x_shoulder").split("_")[1]
+        cols[f"{name}_x"] = 50.0 + k + t
+        cols[f"{name}_y"] = y_sign * (HEIGHT[part] + 0 * t)
+        if z is not None:
+            cols[f"{name}_z"] = z
+    cols["walk_name"] = np.array(["w"] * n)
+    return pd.DataFrame(cols)
+
+
+def test_kinect_csv_maps_joints_with_confidence_one(tmp_path):
     path = tmp_path / "kinect.csv"
-    pd.DataFrame({"time": [0, 0.1], "LKnee_x": [1, 2], "LKnee_y": [1, 2]}).to_csv(path, index=False)
-    with pytest.raises(KeypointImportError, match="kinect.csv.*no <Joint>_conf"):
-        load_keypoints(path)
+    table = kinect_table(12)
+    table.loc[3, "KneeLeft_x"] = np.nan  # an untracked point
+    table.to_csv(path, index=False)
+    pose = load_keypoints(path)
+    assert pose.n_frames == 12 and pose.fps == pytest.approx(30.0)
+    assert pose.backend_version == "kinect-csv-2d"
+    for name, ours in KINECT_TO_OURS.items():
+        got = pose.joint(ours)
+        want = table[[f"{name}_x", f"{name}_y"]].to_numpy()
+        ok = np.isfinite(want).all(axis=1)
+        np.testing.assert_allclose(got[ok, :2], want[ok])
+        assert (got[ok, 2] == 1.0).all()
+        assert np.isnan(got[~ok, :2]).all() and (got[~ok, 2] == 0).all()
+    assert not np.isfinite(pose.joint("left_knee")[3, :2]).any()
+    # Head is not the nose: face points and heels stay missing rather than invented.
+    for ours in ("nose", "left_eye", "right_eye", "left_ear", "right_ear", *FEET[:2]):
+        assert np.isnan(pose.joint(ours)[:, :2]).all() and (pose.joint(ours)[:, 2] == 0).all()
+
+
+def test_kinect_csv_with_y_up_is_flipped_to_image_y(tmp_path):
+    path = tmp_path / "kinect_up.csv"
+    kinect_table(6, y_sign=-1.0).to_csv(path, index=False)  # shoulders "below" the ankles
+    pose = load_keypoints(path)
+    assert pose.backend_version == "kinect-csv-2d-yflip"
+    np.testing.assert_allclose(pose.joint("left_shoulder")[:, 1], HEIGHT["shoulder"])
+    np.testing.assert_allclose(pose.joint("right_toe")[:, 1], HEIGHT["toe"])
+
+
+def test_kinect_3d_camera_space_is_projected_onto_the_depth_image(tmp_path):
+    """x, y, z in metres, y up: a pinhole projection (f = 365 px, 512 x 424 depth image)
+    puts the feet below the shoulders and makes an approaching walker grow."""
+    n = 10
+    z = np.linspace(4.0, 1.5, n)
+    table = kinect_table(n, z=z)
+    for name in table.columns:
+        if name.endswith("_x"):
+            table[name] = (table[name] - 60.0) / 100.0  # metres, about the optical axis
+        elif name.endswith("_y"):
+            table[name] = (250.0 - table[name]) / 250.0  # y up, hips near 0
+    table.loc[4, "AnkleRight_z"] = 0.0  # no depth: not a point
+    path = tmp_path / "kinect3d.csv"
+    table.to_csv(path, index=False)
+    pose = load_keypoints(path)
+    assert pose.frame_size == (512, 424) and pose.n_frames == n
+    for name, ours in KINECT_TO_OURS.items():
+        x, y, d = (table[f"{name}_{c}"].to_numpy() for c in "xyz")
+        with np.errstate(divide="ignore"):
+            want = np.stack([256 + 365 * x / d, 212 - 365 * y / d], axis=1)
+        ok = d > 0
+        np.testing.assert_allclose(pose.joint(ours)[ok, :2], want[ok], rtol=1e-5)
+    assert np.isnan(pose.joint("right_ankle")[4, :2]).all()
+    kp = pose.keypoints
+    assert (kp[:, INDEX["left_ankle"], 1] > kp[:, INDEX["left_shoulder"], 1]).all()
+    size = kp[:, INDEX["left_ankle"], 1] - kp[:, INDEX["left_shoulder"], 1]
+    assert (np.diff(size) > 0).all()
+
+
+def test_csv_with_some_confidences_ignores_joints_without(tmp_path):
+    path = tmp_path / "mixed.csv"
+    pd.DataFrame({"time": [0, 0.1], "LKnee_x": [1, 2], "LKnee_y": [1, 2], "LKnee_conf": [0.9, 0.8],
+                  "RKnee_x": [3, 4], "RKnee_y": [3, 4]}).to_csv(path, index=False)  # fmt: skip
+    pose = load_keypoints(path)
+    assert np.isfinite(pose.joint("left_knee")[:, :2]).all()
+    assert np.isnan(pose.joint("right_knee")[:, :2]).all()
 
 
 def test_csv_with_zero_rows(tmp_path):
@@ -539,13 +633,47 @@ def test_real_parkinsonism_normalised_trajectories():
         assert any(issubclass(w.category, KeypointImportWarning) for w in caught)
 
 
-def test_real_kinect_csv_is_rejected_with_file_name():
-    files = sorted(shared("keypoints", "parkinsonism_2d").glob("kinect_*/*/*.csv"))
-    assert files
+KINECT_MAPPED = [
+    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist",
+    "right_wrist", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle",
+    "right_ankle", "left_toe", "right_toe",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("dims", ["2d", "3d"])
+def test_real_kinect_csvs_import(dims):
+    folder = shared("keypoints", "parkinsonism_2d", f"kinect_skel_data_{dims}")
+    files = sorted(folder.glob("*/*.csv"))
+    assert len(files) == {"2d": 4, "3d": 3}[dims]
+    mapped = [INDEX[j] for j in KINECT_MAPPED]
+    unmapped = [i for i in range(N_JOINTS) if i not in mapped]
     for path in files:
-        with pytest.raises(KeypointImportError, match="no <Joint>_conf") as err:
-            load_keypoints(path)
-        assert path.name in str(err.value)
+        table = pd.read_csv(path)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            pose = load_keypoints(path)
+        assert pose.n_frames == len(table), path.name
+        # 2D: from the time column (no fps column); 3D: the time column and fps = 30 agree.
+        assert pose.fps == pytest.approx(30.0, abs=0.05)
+        kp = pose.keypoints
+        assert np.isfinite(kp[:, mapped, :2]).all() and (kp[:, mapped, 2] == 1).all()
+        assert np.isnan(kp[:, unmapped, :2]).all() and (kp[:, unmapped, 2] == 0).all()
+        # Image y points down: toes below ankles below knees below hips below shoulders.
+        order = ["shoulder", "hip", "knee", "ankle", "toe"]
+        heights = [np.median(kp[:, [INDEX[f"left_{p}"], INDEX[f"right_{p}"]], 1]) for p in order]
+        assert heights == sorted(heights), (path.name, heights)
+        # Each of these walks approaches the sensor: the body grows in the image.
+        size = kp[:, INDEX["left_ankle"], 1] - kp[:, INDEX["left_shoulder"], 1]
+        assert size[-5:].mean() > 1.1 * size[:5].mean(), path.name
+        if dims == "2d":
+            # Centred on the sacrum at (100, 100) by the source: not pixels, and it says so.
+            assert pose.backend_version == "kinect-csv-2d"  # y already points down
+            assert any(issubclass(w.category, KeypointImportWarning) for w in caught)
+        else:
+            # Camera space (metres, y up) projected onto the 512 x 424 depth image.
+            assert pose.frame_size == (512, 424)
+            assert pose.backend_version == "kinect-csv-3d-depth-projection"
+            assert 0 < np.median(kp[:, mapped, 0]) < 512 and 0 < np.median(kp[:, mapped, 1]) < 424
 
 
 # --------------------------------------------------------------------------- MediaPipe

@@ -6,7 +6,11 @@
 * a ``.json`` file: one OpenPose frame, AlphaPose / COCO result list, COCO ``annotations``
   dict, or mmpose predictions (inferencer list or demo ``instance_info`` dict); the variant
   is detected from the document's keys;
-* a ``.csv`` file: one row per frame, ``<Joint>_x, <Joint>_y, <Joint>_conf`` columns; or
+* a ``.csv`` file: one row per frame, ``<Joint>_x, <Joint>_y, <Joint>_conf`` columns; or a
+  Kinect v2 skeleton export, ``<Joint>_x, _y`` (2D) or ``_x, _y, _z`` (3D camera space) with
+  no confidence columns (SDK names ShoulderLeft/LShoulder ..., FootLeft/LFoot = the toe;
+  confidence 1 where the coordinates are finite; 3D projected onto the 512 x 424 depth image,
+  a 2D y axis pointing up flipped); or
   MediaPipe Pose landmarks as MediaPipe users write them: with or without a header, up to two
   leading columns (a timestamp in µs, ms or s, a 0/1 presence flag, or a frame number), then
   33 landmarks of x, y, z (99 columns), + visibility (132) or + visibility, presence (165);
@@ -511,17 +515,28 @@ _PARTS = {
     "heel": ("heel",),
     "toe": ("toe", "bigtoe", "footindex"),  # OpenPose big toe, MediaPipe foot index
 }
+# Kinect v2 skeletons (SDK names ShoulderLeft, KneeRight, ...; or LShoulder, RKnee as some
+# exports write them) share the limb joints above.  Their foot joint (FootLeft / LFoot) lies
+# at the base of the toes, so it is the toe; Head, Neck/c7, SpineShoulder, SpineMid/Spine,
+# SpineBase/Sacr, Hand, HandTip and Thumb have no motorflow counterpart (Head is not the
+# nose: nose, eyes and ears stay missing) and are ignored.
+_KINECT_PARTS = {"toe": ("foot",)}
+# Kinect v2 depth camera (512 x 424 px, 70.6 deg horizontal field of view, ~365 px focal
+# length): the image that 3D camera-space skeletons are projected onto.
+KINECT_DEPTH_SIZE = (512, 424)
+KINECT_DEPTH_FOCAL_PX = 365.0
 
 
 def _norm(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
-def _aliases() -> dict[str, str]:
-    """Normalised column-joint spellings -> motorflow joint (LShoulder, left_shoulder, ...)."""
+def _aliases(parts: dict[str, tuple[str, ...]] = _PARTS) -> dict[str, str]:
+    """Normalised column-joint spellings -> motorflow joint (LShoulder, left_shoulder,
+    ShoulderLeft, ...)."""
     table = {"nose": "nose"}
     for side in ("left", "right"):
-        for part, spellings in _PARTS.items():
+        for part, spellings in parts.items():
             for s in spellings:
                 for key in (side + s, side[0] + s, s + side):
                     table[key] = f"{side}_{part}"
@@ -529,6 +544,8 @@ def _aliases() -> dict[str, str]:
 
 
 _ALIASES = _aliases()
+# Confidence-less per-joint CSVs are skeleton-tracker (Kinect) exports: their foot is a toe.
+_KINECT_ALIASES = _ALIASES | _aliases(_KINECT_PARTS)
 
 
 def _load_csv(path: Path, fps, frame_size) -> PoseData:
@@ -563,9 +580,11 @@ def _load_joint_csv(path: Path, fps, frame_size) -> PoseData:
             coord = coord if coord in ("x", "y", "z") else "c"
             coords.setdefault(m["joint"], {})[coord] = col
     # Unknown joints (Neck, MidHip, LSmallToe, Head, ...) and other columns are ignored.
+    scores = any("c" in cols for cols in coords.values())
+    aliases = _ALIASES if scores else _KINECT_ALIASES
     known: dict[str, dict[str, str]] = {}
     for joint, cols in coords.items():
-        ours = _ALIASES.get(_norm(joint))
+        ours = aliases.get(_norm(joint))
         if ours is None or not {"x", "y"} <= cols.keys():
             continue
         if ours in known:
@@ -578,19 +597,15 @@ def _load_joint_csv(path: Path, fps, frame_size) -> PoseData:
         raise KeypointImportError(
             f"{path}: unknown CSV layout; expected <Joint>_x, <Joint>_y, <Joint>_conf columns "
             "with joints named like Nose/nose, LShoulder/left_shoulder, RKnee/right_knee, "
-            "LBigToe/left_toe, LHeel/left_heel, or MediaPipe's 33 landmarks (x, y, z[, "
+            "LBigToe/left_toe, LHeel/left_heel (a Kinect skeleton: <Joint>_x, _y[, _z] with "
+            "Kinect v2 names, no _conf), or MediaPipe's 33 landmarks (x, y, z[, "
             f"visibility[, presence]] each, after a timestamp); found columns: {shown}"
-        )
-    scored = {j: c for j, c in known.items() if "c" in c}
-    if not scored:
-        dims = "x/y/z (3D)" if any("z" in c for c in known.values()) else "x/y"
-        raise KeypointImportError(
-            f"{path}: joint columns {sorted(known)[:4]}... have {dims} but no <Joint>_conf "
-            "confidence column (a Kinect skeleton export?); motorflow needs 2D image points "
-            "with per-joint confidences"
         )
     if len(df) == 0:
         raise KeypointImportError(f"{path}: zero frames (no data rows)")
+    if not scores:
+        return _load_skeleton_csv(path, df, known, fps, frame_size)
+    scored = {j: c for j, c in known.items() if "c" in c}
 
     data = np.full((len(df), N_JOINTS, 3), np.nan)
     for joint, cols in scored.items():
@@ -620,6 +635,82 @@ def _load_joint_csv(path: Path, fps, frame_size) -> PoseData:
         backend_version="keypoints-csv",
         imputed=imputed,
     )
+
+
+def _load_skeleton_csv(
+    path: Path, df: pd.DataFrame, known: dict[str, dict[str, str]], fps, frame_size
+) -> PoseData:
+    """A Kinect-style skeleton CSV: ``<Joint>_x, _y`` (2D) or ``_x, _y, _z`` (3D camera
+    space), no confidences; a tracked joint has confidence 1 where its coordinates are finite.
+
+    3D (every mapped joint has ``_z``): Kinect v2 camera space, metres, y up, z the distance
+    from the sensor.  The points are projected through a pinhole onto the Kinect v2 depth
+    image (:data:`KINECT_DEPTH_SIZE`, :data:`KINECT_DEPTH_FOCAL_PX`), so image y points down
+    and a walker approaching the sensor grows in the image as in a video (dropping z instead
+    would keep the body's size constant and hide the walk's depth progression); points with
+    z <= 0 are missing.  2D: the x/y plane as the source wrote it; if its y points up (the
+    shoulders below the ankles in image terms, as in camera space), it is flipped so that
+    image y points down.
+    """
+    n = len(df)
+    data = np.full((n, N_JOINTS, 3), np.nan)
+    three_d = all("z" in cols for cols in known.values())
+    flipped = False
+    for joint, cols in known.items():
+        names = [cols["x"], cols["y"]] + ([cols["z"]] if three_d else [])
+        block = df[names].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
+        if three_d:
+            x, y, z = block.T
+            with np.errstate(all="ignore"):
+                ok = z > 0
+                u = KINECT_DEPTH_SIZE[0] / 2 + KINECT_DEPTH_FOCAL_PX * x / z
+                v = KINECT_DEPTH_SIZE[1] / 2 - KINECT_DEPTH_FOCAL_PX * y / z
+            block = np.stack([np.where(ok, u, np.nan), np.where(ok, v, np.nan)], axis=1)
+        data[:, INDEX[joint], :2] = block[:, :2]
+    if not three_d and _y_points_up(data):
+        data[..., 1] = -data[..., 1]
+        flipped = True
+    xy_ok = np.isfinite(data[..., :2]).all(axis=-1)
+    data[..., :2][~xy_ok] = np.nan
+    data[..., 2] = np.where(xy_ok, 1.0, 0.0)
+    if not xy_ok.any():
+        raise KeypointImportError(f"{path}: no finite joint coordinates in any row")
+
+    rows, time_fps = _time_rows(df, path)
+    keypoints = np.full((int(rows[-1]) + 1, N_JOINTS, 3), np.nan)
+    keypoints[..., 2] = 0.0
+    keypoints[rows] = data
+    if three_d:
+        size = frame_size or KINECT_DEPTH_SIZE
+        version = "kinect-csv-3d-depth-projection"
+    else:
+        # Kinect 2D exports are often centred/normalised: _frame_size warns when they are
+        # not pixels.
+        size = _frame_size(path, keypoints[..., :2], frame_size, _csv_size(df))
+        version = "kinect-csv-2d" + ("-yflip" if flipped else "")
+    log.info("%s: Kinect skeleton CSV (%s), %d joints mapped", path, version, len(known))
+    return PoseData(
+        keypoints=keypoints,
+        fps=fps or time_fps or _constant(df, "fps") or DEFAULT_FPS,
+        frame_size=size,
+        backend=BACKEND,
+        backend_version=version,
+    )
+
+
+def _y_points_up(data: np.ndarray) -> bool:
+    """Whether a skeleton's y axis points up: its shoulders lie below (larger y than) its
+    lowest leg joints in most frames.  Image y points down (the feet have the larger y)."""
+    rows = [INDEX[f"{s}_shoulder"] for s in ("left", "right")]
+    for part in ("ankle", "knee", "hip"):
+        legs = [INDEX[f"{s}_{part}"] for s in ("left", "right")]
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            diff = np.nanmean(data[:, legs, 1], axis=1) - np.nanmean(data[:, rows, 1], axis=1)
+        diff = diff[np.isfinite(diff)]
+        if len(diff):
+            return bool(np.median(diff) < 0)
+    return False
 
 
 def _time_rows(df: pd.DataFrame, path: Path) -> tuple[np.ndarray, float | None]:
