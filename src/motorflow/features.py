@@ -1578,6 +1578,20 @@ class DeviationReference:
         out["gait_profile_score_deg"] = float(np.sqrt(np.mean(sq))) if sq else float("nan")
         return out
 
+    def score_videos(
+        self,
+        mean_curves: dict[str, np.ndarray],
+        subjects: dict[str, str],
+        ok: dict[str, bool],
+    ) -> dict[str, dict[str, float]]:
+        """Scores of every video whose row is ``ok`` and has curves (the one loop the
+        cohort table and each fold's training table share); the others get none."""
+        return {
+            v: self.score(c, subject=subjects.get(v))
+            for v, c in mean_curves.items()
+            if ok.get(v) and np.isfinite(c).any()
+        }
+
     @classmethod
     def from_videos(
         cls, mean_curves: dict[str, np.ndarray], subjects: dict[str, str]
@@ -1771,10 +1785,11 @@ def aggregate(
     for col in DEVIATION_COLUMNS:
         rows[col] = np.nan
     if reference is not None:
+        ok = dict(zip(rows["video_id"], rows["status"] == "ok", strict=True))
+        scores = reference.score_videos(mean, subjects, ok)
         for i, vid in enumerate(rows["video_id"]):
-            if vid in mean and rows.at[i, "status"] == "ok":
-                for col, val in reference.score(mean[vid], subject=subjects.get(vid)).items():
-                    rows.at[i, col] = val
+            for col, val in scores.get(vid, {}).items():
+                rows.at[i, col] = val
     if out_reference is not None:
         save_reference(reference, out_reference, note)
     rows = rows.sort_values("video_id").reset_index(drop=True)

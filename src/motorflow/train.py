@@ -1111,10 +1111,10 @@ def gait_feature_table(
             ref = featlib.DeviationReference.from_videos(
                 {v: curves[v] for v in ref_videos}, {v: subjects[v] for v in ref_videos}
             )
-            for v in df.index:
-                if df.at[v, "status"] == "ok" and np.isfinite(curves[v]).any():
-                    for col, val in ref.score(curves[v], subject=subjects[v]).items():
-                        df.at[v, col] = val
+            ok = (df["status"] == "ok").to_dict()
+            for v, scores in ref.score_videos(curves, subjects, ok).items():
+                for col, val in scores.items():
+                    df.at[v, col] = val
             note = f"{len(set(ref.subjects))} training subjects labelled {reference_label}"
         except ValueError as err:
             note = f"no deviation scores: {err}"
