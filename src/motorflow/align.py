@@ -33,13 +33,13 @@ from typing import Any
 import cv2
 import numpy as np
 
+from motorflow.config import config_from_mapping
 from motorflow.mask import (
     PackedMasks,
     check_bool,
     check_fraction,
     check_int,
     check_positive,
-    config_from_mapping,
     open_masks,
 )
 from motorflow.poseio import PoseData, atomic_path, load_pose, save_pose, write_json

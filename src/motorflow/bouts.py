@@ -23,12 +23,13 @@ and aggregates them per recording (see :func:`motorflow.features.gait_features`)
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import ndimage, signal
 
+from motorflow.config import config_from_mapping
 from motorflow.poseio import PoseData
 from motorflow.skeleton import INDEX
 
@@ -54,12 +55,7 @@ class BoutConfig:
 
     @classmethod
     def from_mapping(cls, mapping: dict | None) -> BoutConfig:
-        mapping = dict(mapping or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(mapping) - known)
-        if unknown:
-            raise ValueError(f"unknown features.bouts option(s) {unknown}; known: {sorted(known)}")
-        return cls(**mapping)
+        return config_from_mapping(cls, mapping, "features.gait.bouts")
 
     def to_dict(self) -> dict:
         return asdict(self)

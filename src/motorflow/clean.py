@@ -26,7 +26,7 @@ import itertools
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from scipy.interpolate import PchipInterpolator
 from scipy.optimize import linear_sum_assignment
 from scipy.signal import butter, detrend, find_peaks, periodogram, sosfiltfilt
 
+from motorflow.config import config_from_mapping
 from motorflow.poseio import PoseData, PoseFileError, load_pose, save_pose, write_json
 from motorflow.skeleton import ARM_JOINTS, INDEX, LEG_JOINTS, flip_permutation, side_pairs
 
@@ -128,15 +129,7 @@ class CleanConfig:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> CleanConfig:
-        """Build from a parsed YAML mapping; unknown keys are an error (typos fail loudly)."""
-        values = dict(values or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(
-                f"unknown clean option(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}"
-            )
-        return cls(**values)
+        return config_from_mapping(cls, values, "clean")
 
 
 @contextmanager

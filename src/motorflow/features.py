@@ -31,7 +31,7 @@ import itertools
 import json
 import math
 import warnings
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +40,7 @@ from scipy import signal
 
 from motorflow import importers
 from motorflow.bouts import BoutConfig, Segment, segment
+from motorflow.config import config_from_mapping
 from motorflow.poseio import PoseData, atomic_path, load_pose, write_json
 from motorflow.skeleton import INDEX, JOINT_NAMES
 
@@ -87,13 +88,7 @@ class FeatureConfig:
 
     @classmethod
     def from_mapping(cls, mapping: dict | None) -> FeatureConfig:
-        mapping = dict(mapping or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(mapping) - known)
-        if unknown:
-            raise ValueError(f"unknown features option(s) {unknown}; known: {sorted(known)}")
-        mapping["bouts"] = BoutConfig.from_mapping(mapping.get("bouts"))
-        return cls(**mapping)
+        return config_from_mapping(cls, mapping, "features.gait")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import zipfile
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
+from motorflow.config import config_from_mapping
 from motorflow.poseio import atomic_path
 
 
@@ -75,17 +76,7 @@ class FlowConfig:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> FlowConfig:
-        """Build from a parsed YAML mapping; unknown keys are an error, null means default."""
-        if values is not None and not isinstance(values, Mapping):
-            raise ValueError(f"flow options must be a mapping; got {type(values).__name__}")
-        values = {k: v for k, v in (values or {}).items() if v is not None}
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(
-                f"unknown flow option(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}"
-            )
-        return cls(**values)
+        return config_from_mapping(cls, values, "flow")
 
 
 def _check_positive(name: str, value: Any) -> None:

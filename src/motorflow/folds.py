@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
+from motorflow.config import config_from_mapping
 from motorflow.poseio import atomic_path
 
 ROLES = ("train", "val", "test")
@@ -67,11 +68,7 @@ class FoldConfig:
 
     @classmethod
     def from_mapping(cls, mapping: dict | None) -> FoldConfig:
-        mapping = dict(mapping or {})
-        unknown = sorted(set(mapping) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ValueError(f"unknown cv option(s): {', '.join(unknown)}")
-        return cls(**mapping)
+        return config_from_mapping(cls, mapping, "cv")
 
 
 def split_name(repeat: int, fold: int, repeats: int) -> str:

@@ -31,13 +31,14 @@ import logging
 import os
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
+from motorflow.config import config_from_mapping
 from motorflow.poseio import _json_default, atomic_path, write_json
 from motorflow.video import VideoError, iter_frames, probe
 
@@ -86,18 +87,6 @@ def check_positive(name: str, value: Any, allow_zero: bool = False) -> None:
 def check_bool(name: str, value: Any) -> None:
     if not isinstance(value, bool):
         raise ValueError(f"{name} must be true or false; got {value!r}")
-
-
-def config_from_mapping(cls: type, values: Mapping[str, Any] | None, stage: str) -> Any:
-    """Build a config dataclass from parsed YAML; unknown keys are an error that names them."""
-    values = dict(values or {})
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(
-            f"unknown {stage} option(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}"
-        )
-    return cls(**values)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from scipy.signal import butter, correlate, correlation_lags, sosfiltfilt, welch
 from scipy.spatial import cKDTree
 
+from motorflow.config import config_from_mapping
 from motorflow.poseio import PoseData, atomic_path, write_json
 
 LIMBS: tuple[str, ...] = ("wrist_left", "wrist_right", "ankle_left", "ankle_right")
@@ -110,17 +111,7 @@ class MovementConfig:
 
     @classmethod
     def from_mapping(cls, m: Mapping[str, Any] | None) -> MovementConfig:
-        """Build from a parsed YAML mapping; unknown keys are an error (typos fail loudly)."""
-        values = dict(m or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(
-                f"unknown movement option(s) {', '.join(unknown)}; "
-                f"allowed: {', '.join(sorted(known))}"
-            )
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-        return cls(**values)
+        return config_from_mapping(cls, m, "features.movement")
 
     @property
     def total_band_hz(self) -> tuple[float, float]:

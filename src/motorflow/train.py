@@ -56,6 +56,7 @@ from motorflow import features as featlib
 from motorflow import folds as foldlib
 from motorflow import gradcam
 from motorflow import movement as movelib
+from motorflow.config import config_from_mapping
 from motorflow.models import (
     STGCN,
     FusionXAttn,
@@ -68,7 +69,6 @@ from motorflow.models import (
     TwoStreamSkeletonConfig,
     stack_flow,
 )
-from motorflow.models.stgcn import config_from_mapping
 from motorflow.poseio import PoseData, atomic_path, load_pose, write_json
 from motorflow.skeleton import INDEX, JOINT_NAMES, flip_permutation
 

@@ -16,12 +16,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from motorflow.config import config_from_mapping
 from motorflow.models.stgcn import (
     STGCN,
     STGCNConfig,
     _check_int,
     _check_prob,
-    config_from_mapping,
 )
 
 

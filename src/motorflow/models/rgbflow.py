@@ -19,8 +19,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from motorflow.config import config_from_mapping
 from motorflow.flow import dequantise
-from motorflow.models.stgcn import _check_bool, _check_int, _check_prob, config_from_mapping
+from motorflow.models.stgcn import _check_bool, _check_int, _check_prob
 
 Streams = Literal["both", "spatial", "temporal"]
 STREAMS: tuple[str, ...] = get_args(Streams)

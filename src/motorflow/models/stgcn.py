@@ -8,44 +8,14 @@ know nothing about which skeleton they run on.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-C = TypeVar("C")
-
-
-def config_from_mapping(cls: type[C], mapping: Mapping[str, Any] | None, section: str) -> C:
-    """Build the dataclass ``cls`` from a parsed YAML mapping.
-
-    ``None`` (a mapping or a value) means "use the default", YAML lists become tuples, nested
-    configs may be given as mappings, and unknown keys fail loudly so typos do not silently
-    train the default model.
-    """
-    if mapping is not None and not isinstance(mapping, Mapping):
-        raise ValueError(f"{section} options must be a mapping; got {type(mapping).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    values: dict[str, Any] = {}
-    for key, value in (mapping or {}).items():
-        if key not in fields:
-            raise ValueError(
-                f"unknown {section} option {key!r}; allowed: {', '.join(sorted(fields))}"
-            )
-        if value is None:
-            continue
-        factory = fields[key].default_factory
-        nested = factory if isinstance(factory, type) else None
-        if nested is not None and hasattr(nested, "from_mapping") and isinstance(value, Mapping):
-            value = nested.from_mapping(value)
-        elif isinstance(value, list):
-            value = tuple(value)
-        values[key] = value
-    return cls(**values)
+from motorflow.config import config_from_mapping
 
 
 def _check_int(name: str, value: Any, minimum: int) -> None:

@@ -15,13 +15,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from motorflow.config import config_from_mapping
 from motorflow.models.stgcn import (
     STGCN,
     STGCNConfig,
     _check_bool,
     _check_int,
     check_input,
-    config_from_mapping,
 )
 
 N_COORDS = 2  # x, y; channels after these (visibility) are not differenced

@@ -1,0 +1,52 @@
+"""Config dataclasses from parsed YAML: one rule for every stage and model.
+
+Every ``XConfig.from_mapping`` calls :func:`config_from_mapping`, so a null, a list or a
+nested section means the same in every part of ``config/config.yaml``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+C = TypeVar("C")
+
+
+def _nested(field: dataclasses.Field) -> type | None:
+    """The config class of a nested section (its default, or its default factory)."""
+    if hasattr(field.default, "from_mapping"):
+        return type(field.default)
+    factory = field.default_factory
+    if isinstance(factory, type) and hasattr(factory, "from_mapping"):
+        return factory
+    return None
+
+
+def config_from_mapping(cls: type[C], mapping: Mapping[str, Any] | None, section: str) -> C:
+    """Build the dataclass ``cls`` from a parsed YAML mapping.
+
+    ``None`` (for the mapping or a value) means "use the default", YAML lists become tuples
+    (the dataclasses are frozen and hashable), nested configs may be given as mappings, and
+    unknown keys fail loudly, naming them, so a typo never silently runs the default.
+    """
+    if mapping is not None and not isinstance(mapping, Mapping):
+        raise ValueError(f"{section} options must be a mapping; got {type(mapping).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(mapping or {}) - set(fields))
+    if unknown:
+        raise ValueError(
+            f"unknown {section} option {', '.join(map(repr, unknown))}; "
+            f"allowed: {', '.join(sorted(fields))}"
+        )
+    values: dict[str, Any] = {}
+    for key, value in (mapping or {}).items():
+        if value is None:
+            continue
+        nested = _nested(fields[key])
+        if nested is not None and isinstance(value, Mapping):
+            value = nested.from_mapping(value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        values[key] = value
+    return cls(**values)
