@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from motorflow import lineage
+from motorflow import lineage, provenance, tracking
 
 SNAKEFILE = """\
 configfile: "config/config.yaml"
@@ -103,9 +103,9 @@ def kinds(drifts) -> set[tuple[str, str]]:
 
 
 def test_sha256_file_streams_across_chunks(tmp_path):
-    data = os.urandom(int(2.5 * lineage.CHUNK))
+    data = os.urandom(int(2.5 * provenance.CHUNK))
     (tmp_path / "f").write_bytes(data)
-    assert lineage.sha256_file(tmp_path / "f") == hashlib.sha256(data).hexdigest()
+    assert provenance.sha256_file(tmp_path / "f") == hashlib.sha256(data).hexdigest()
 
 
 def test_manifest_records_rule_inputs_and_hashes(wd):
@@ -281,3 +281,17 @@ def test_git_info(tmp_path, monkeypatch):
     assert lineage.git_info(tmp_path) == {"git_commit": head, "git_dirty": False}
     (tmp_path / "a.py").write_text("x = 2\n")
     assert lineage.git_info(tmp_path) == {"git_commit": head, "git_dirty": True}
+    git("checkout", "-q", "a.py")
+    # A new module neither tracked nor ignored may be imported by the run: dirty too.
+    (tmp_path / "b.py").write_text("y = 1\n")
+    assert lineage.git_info(tmp_path)["git_dirty"] is True
+    (tmp_path / ".gitignore").write_text("b.py\nresults/\n")
+    git("add", ".gitignore")
+    git("commit", "-q", "-m", "ignore")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "m.json").write_text("{}")
+    assert lineage.git_info(tmp_path)["git_dirty"] is False
+    # MLflow's tags and the lineage manifest read one state: they cannot disagree.
+    (tmp_path / "a.py").write_text("x = 3\n")
+    info, tags = lineage.git_info(tmp_path), tracking.run_tags(tmp_path, {}, "data")
+    assert tags["git_commit"] == info["git_commit"] and tags["git_dirty"] == "true"

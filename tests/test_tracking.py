@@ -236,8 +236,10 @@ def test_rerun_appends_runs_and_missing_results_fail_early(logged, tmp_path):
 
 
 def test_provenance_helpers(tmp_path):
-    assert tracking.git_state(tmp_path) == {"commit": "unknown", "dirty": "unknown"}
-    assert tracking.git_state(tmp_path / "absent") == {"commit": "unknown", "dirty": "unknown"}
+    # Outside a git work tree: no commit, no dirty flag; the tags say "unknown".
+    for where in (tmp_path, tmp_path / "absent"):
+        tags = tracking.run_tags(where, {}, "data")
+        assert tags["git_commit"] == tags["git_dirty"] == "unknown"
     h = tracking.config_hash({"a": 1, "b": {"c": [1, 2], "d": "x"}})
     assert h == tracking.config_hash({"b": {"d": "x", "c": [1, 2]}, "a": 1})
     assert h != tracking.config_hash({"a": 2, "b": {"c": [1, 2], "d": "x"}})

@@ -36,13 +36,11 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
-import hashlib
 import importlib.metadata
 import json
 import os
 import platform
 import re
-import subprocess
 import sys
 from base64 import urlsafe_b64decode
 from collections import defaultdict
@@ -53,8 +51,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from motorflow.provenance import git_state, sha256_file, sha256_json, sha256_text
+
 SCHEMA = 1
-CHUNK = 1 << 20  # stream files in 1 MiB reads: constant memory for multi-GB videos/models
 
 # Paths (relative to the results folder, fnmatch patterns where "*" also crosses "/") that
 # change by design and so have no stable lineage: the manifest itself, and MLflow's tracking
@@ -109,16 +108,6 @@ class Drift:
 # ---------------------------------------------------------------------------- hashing
 
 
-def sha256_file(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    buf = bytearray(CHUNK)
-    view = memoryview(buf)
-    with open(path, "rb", buffering=0) as fh:
-        while n := fh.readinto(buf):
-            h.update(view[:n])
-    return h.hexdigest()
-
-
 def _hash_many(paths: Iterable[Path]) -> dict[Path, str]:
     """sha256 of many files; threads overlap I/O and hashlib releases the GIL on big reads."""
     paths = sorted(set(paths))
@@ -127,14 +116,6 @@ def _hash_many(paths: Iterable[Path]) -> dict[Path, str]:
     workers = min(8, os.cpu_count() or 1, len(paths))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return dict(zip(paths, pool.map(sha256_file, paths), strict=True))
-
-
-def _sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _sha256_json(value: Any) -> str:
-    return _sha256_text(json.dumps(value, sort_keys=True, separators=(",", ":")))
 
 
 # ---------------------------------------------------------------------------- paths
@@ -207,24 +188,10 @@ def _incomplete_keys(metadata_dir: Path, workdir: Path) -> set[str]:
 # ---------------------------------------------------------------------------- environment
 
 
-def _run(cmd: list[str], cwd: Path) -> str | None:
-    try:
-        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=60,
-                              env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"})  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return proc.stdout if proc.returncode == 0 else None
-
-
 def git_info(workdir: str | os.PathLike = ".") -> dict:
-    """Commit and dirty flag; both None outside a git work tree (not an error)."""
-    workdir = Path(workdir)
-    # --no-optional-locks: a read-only status that never rewrites the index under a user's git.
-    status = _run(["git", "--no-optional-locks", "status", "--porcelain"], workdir)
-    if status is None:
-        return {"git_commit": None, "git_dirty": None}
-    head = _run(["git", "rev-parse", "--verify", "HEAD"], workdir)  # None before 1st commit
-    return {"git_commit": head.strip() if head else None, "git_dirty": bool(status.strip())}
+    """Commit and dirty flag (:func:`motorflow.provenance.git_state`), as manifest keys."""
+    state = git_state(workdir)
+    return {"git_commit": state["commit"], "git_dirty": state["dirty"]}
 
 
 def _tree_files(workdir: Path, patterns: Iterable[str]) -> list[Path]:
@@ -237,7 +204,7 @@ def _tree_files(workdir: Path, patterns: Iterable[str]) -> list[Path]:
 
 
 def _digest_table(table: dict[str, str]) -> str:
-    return _sha256_text("".join(f"{k}\0{v}\n" for k, v in sorted(table.items())))
+    return sha256_text("".join(f"{k}\0{v}\n" for k, v in sorted(table.items())))
 
 
 def package_versions() -> dict[str, str | None]:
@@ -345,7 +312,7 @@ def build_manifest(
                 if inputs[ikey] is not None:
                     at_build.append(ikey)
         params = rec.get("params")
-        params_hash = None if params is None else _sha256_json(params)
+        params_hash = None if params is None else sha256_json(params)
         if params_hash is not None:
             params_table[params_hash] = params
         script = _script_path(rec.get("code"), workdir)
@@ -356,7 +323,7 @@ def build_manifest(
             "inputs": inputs,
             "inputs_hashed_at_build": sorted(at_build),
             "params_hash": params_hash,
-            "code_hash": None if rec.get("code") is None else _sha256_text(rec["code"]),
+            "code_hash": None if rec.get("code") is None else sha256_text(rec["code"]),
             "shellcmd": rec.get("shellcmd"),
             "script": None if script is None else {
                 "path": _rel(script, workdir), "sha256_at_build": hashes[script]},
@@ -364,7 +331,7 @@ def build_manifest(
             "job_hash": rec.get("job_hash"),
             "software_stack_hash": rec.get("software_stack_hash"),
             "conda_env_sha256": None if not rec.get("conda_env")
-            else _sha256_text(rec["conda_env"]),
+            else sha256_text(rec["conda_env"]),
             "record_format_version": rec.get("record_format_version"),
         }  # fmt: skip
         if rec_key != key:

@@ -47,7 +47,6 @@ import logging
 import math
 import os
 import re
-import subprocess
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -55,7 +54,8 @@ from typing import Any
 
 import pandas as pd
 
-from motorflow.poseio import _json_default, write_json
+from motorflow.poseio import write_json
+from motorflow.provenance import git_state, jsonable, sha256_file, sha256_json
 
 log = logging.getLogger(__name__)
 
@@ -69,57 +69,9 @@ _BATCH_PARAMS_TAGS = 100
 # --- provenance tags ---------------------------------------------------------------------------
 
 
-def git_state(repo_dir: str | os.PathLike) -> dict:
-    """``{"commit": sha or "unknown", "dirty": True/False or "unknown"}``; never raises.
-
-    Runs ``git`` read-only (``GIT_OPTIONAL_LOCKS=0``: ``git status`` does not rewrite the
-    index, so it cannot collide with a concurrent commit).
-    """
-    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "GIT_TERMINAL_PROMPT": "0"}
-
-    def git(*args: str) -> str | None:
-        try:
-            proc = subprocess.run(
-                ["git", "-C", str(repo_dir), *args],
-                capture_output=True,
-                text=True,
-                env=env,
-                timeout=30,
-                check=False,
-            )
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return proc.stdout if proc.returncode == 0 else None
-
-    commit = git("rev-parse", "--verify", "HEAD")
-    if not commit or not commit.strip():
-        return {"commit": "unknown", "dirty": "unknown"}
-    status = git("status", "--porcelain", "--untracked-files=no")
-    dirty: bool | str = "unknown" if status is None else bool(status.strip())
-    return {"commit": commit.strip(), "dirty": dirty}
-
-
 def config_hash(config: Mapping) -> str:
     """sha256 of the canonical JSON of ``config`` (sorted keys, compact separators)."""
-    text = json.dumps(
-        config, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=_canonical
-    )
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _canonical(value: object) -> object:
-    try:
-        return _json_default(value)
-    except TypeError:
-        return str(value)
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return sha256_json(config)
 
 
 def data_hash(paths: Iterable[str | os.PathLike] | Mapping[str, str | os.PathLike]) -> str:
@@ -132,7 +84,7 @@ def data_hash(paths: Iterable[str | os.PathLike] | Mapping[str, str | os.PathLik
         items = [(str(k), Path(v)) for k, v in paths.items()]
     else:
         items = [(Path(p).stem, Path(p)) for p in paths]
-    pairs = sorted([vid, file_sha256(p)] for vid, p in items)
+    pairs = sorted([vid, sha256_file(p)] for vid, p in items)
     text = json.dumps(pairs, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -149,8 +101,8 @@ def run_tags(
     """
     git = git_state(repo_dir)
     return {
-        "git_commit": str(git["commit"]),
-        "git_dirty": str(git["dirty"]).lower(),
+        "git_commit": git["commit"] or "unknown",
+        "git_dirty": "unknown" if git["dirty"] is None else str(git["dirty"]).lower(),
         "config_hash": config_hash(config),
         "data_hash": data if isinstance(data, str) else data_hash(data),
     }
@@ -176,7 +128,7 @@ def param_value(value: object) -> str:
     elif isinstance(value, bool | int | float) or value is None:
         text = str(value)
     else:
-        text = json.dumps(value, sort_keys=True, default=_canonical)
+        text = json.dumps(value, sort_keys=True, default=jsonable)
     if len(text) > MAX_PARAM_VALUE:
         text = text[: MAX_PARAM_VALUE - 3] + "..."
     return text
