@@ -46,9 +46,9 @@ from pathlib import Path
 
 import numpy as np
 
-from motorflow import infantsim
 from motorflow.poseio import PoseData, load_pose, save_pose, write_json
 from motorflow.skeleton import INDEX, flip_permutation
+from motorflow.synth import infant_cohort, infant_render
 
 GOAL = 0.95
 TORSO = ("left_shoulder", "right_shoulder", "left_hip", "right_hip")
@@ -154,7 +154,11 @@ def axis_ok(r: dict) -> bool:
 
 
 def one_video(
-    cfg: infantsim.InfantCohortConfig, row: dict, work: Path, log: Path | None, keep: bool = False
+    cfg: infant_cohort.InfantCohortConfig,
+    row: dict,
+    work: Path,
+    log: Path | None,
+    keep: bool = False,
 ) -> dict:
     """Render one video, run the pose stage on it (keeping its pose file as
     ``<video_id>.mediapipe.npz`` if ``keep``) and evaluate."""
@@ -162,7 +166,7 @@ def one_video(
 
     base = work / row["video_id"]
     t0 = time.perf_counter()
-    truth = infantsim.render_video(
+    truth = infant_render.render_video(
         cfg,
         row["video_id"],
         row["subject_id"],
@@ -220,8 +224,8 @@ def print_video(res: dict) -> None:
 def run(
     n_per_class: int, seed: int, work: Path, log: Path | None, jobs: int = 1, keep: bool = False
 ) -> dict:
-    cfg = infantsim.InfantCohortConfig(seed=seed, subjects_per_class=n_per_class)
-    rows = infantsim.make_sheet(cfg).to_dict("records")
+    cfg = infant_cohort.InfantCohortConfig(seed=seed, subjects_per_class=n_per_class)
+    rows = infant_cohort.make_sheet(cfg).to_dict("records")
     videos = []
     if jobs > 1:
         with ProcessPoolExecutor(jobs) as pool:
@@ -272,7 +276,7 @@ def summarise(videos: list[dict]) -> dict:
 
     per_class = {
         c: agg([v for v in videos if v["label"] == c])
-        for c in infantsim.CLASSES
+        for c in infant_cohort.CLASSES
         if any(v["label"] == c for v in videos)
     }
     overall = agg(videos)
@@ -289,7 +293,7 @@ def summarise(videos: list[dict]) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n-per-class", type=int, default=3)
-    ap.add_argument("--seed", type=int, default=infantsim.InfantCohortConfig.seed)
+    ap.add_argument("--seed", type=int, default=infant_cohort.InfantCohortConfig.seed)
     ap.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     ap.add_argument(
         "--keep",

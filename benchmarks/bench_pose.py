@@ -112,7 +112,8 @@ def native_stderr_to(log_path: Path | None) -> Iterator[None]:
 
 
 def render_side_video(work: Path) -> dict:
-    from motorflow.synth import CohortConfig, make_sheet, render_video
+    from motorflow.synth.gait_cohort import CohortConfig, make_sheet
+    from motorflow.synth.gait_render import render_video
 
     cfg = CohortConfig()
     sheet = make_sheet(cfg)

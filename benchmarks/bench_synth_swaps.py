@@ -9,7 +9,7 @@ Renders ``--n`` side-view videos of the cohort configured in ``config/config.yam
 (``synthetic:``; its style mix unless ``--style`` forces one) with the cohort seed replaced
 by ``--seed`` (other videos than the workflow's), runs the pose stage
 (``motorflow.pose.run``, MediaPipe BlazePose full, one person) and compares the raw
-keypoints with the truth pose written by ``synth.render_video``:
+keypoints with the truth pose written by ``gait_render.render_video``:
 
 * ``swapped_pct``: % of frames with the legs' labels exchanged (``validate.swapped_pct``);
 * ``mean_error_pct``: mean joint error, % of stature (``validate.mean_error_pct``);
@@ -37,27 +37,28 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from motorflow import clean, pose, synth, validate
+from motorflow import clean, pose, validate
 from motorflow.poseio import load_pose, write_json
+from motorflow.synth import gait_cohort, gait_render
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _cohort(config: Path, seed: int, style: str | None) -> synth.CohortConfig:
+def _cohort(config: Path, seed: int, style: str | None) -> gait_cohort.CohortConfig:
     section = dict((yaml.safe_load(config.read_text()) or {}).get("synthetic") or {})
     section["seed"] = seed
     if style:
         section["styles"] = {style: 1.0}
-    return synth.cohort_config(section)
+    return gait_cohort.cohort_config(section)
 
 
-def _pick(cfg: synth.CohortConfig, n: int) -> list[tuple[str, str]]:
+def _pick(cfg: gait_cohort.CohortConfig, n: int) -> list[tuple[str, str]]:
     """``n`` (video_id, subject_id) spread over the levels (rendered in side view)."""
-    sheet = synth.make_sheet(cfg)
+    sheet = gait_cohort.make_sheet(cfg)
     if n > len(sheet):
-        per_level = -(-n // (len(synth.LEVELS) * cfg.videos_per_subject))
+        per_level = -(-n // (len(gait_cohort.LEVELS) * cfg.videos_per_subject))
         cfg = replace(cfg, subjects_per_level=per_level)
-        sheet = synth.make_sheet(cfg)
+        sheet = gait_cohort.make_sheet(cfg)
     idx = np.unique(np.linspace(0, len(sheet) - 1, n).round().astype(int))
     return [(sheet.video_id[i], sheet.subject_id[i]) for i in idx]
 
@@ -82,7 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=24, help="videos to render (default 24)")
     ap.add_argument("--seed", type=int, default=4242, help="cohort seed of the benchmark")
-    ap.add_argument("--style", choices=synth.STYLES, help="force one style (default: the mix)")
+    ap.add_argument(
+        "--style", choices=gait_cohort.STYLES, help="force one style (default: the mix)"
+    )
     ap.add_argument("--config", type=Path, default=ROOT / "config" / "config.yaml")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/synth_swaps.json")
     ap.add_argument("--keep", type=Path, help="keep the rendered videos/poses in this folder")
@@ -97,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         for vid, subject in _pick(cfg, args.n):
             paths = {k: d / f"{vid}.{k}" for k in ("mp4", "npz", "json")}
             t0 = time.perf_counter()
-            truth = synth.render_video(cfg, vid, subject, "side", *paths.values())
+            truth = gait_render.render_video(cfg, vid, subject, "side", *paths.values())
             t_render = time.perf_counter() - t0
             raw_path = d / f"{vid}.pose.npz"
             t0 = time.perf_counter()

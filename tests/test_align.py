@@ -2,7 +2,7 @@
 
 Truth comes from a canonical body (neck-crotch axis upright, unit length) placed in the
 image by a known rotation, offset and scale; keypoints get noise, missing frames and garbage
-frames; rendered frames use synth.draw_person with exact figure masks.
+frames; rendered frames use gait_render.draw_person with exact figure masks.
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ import cv2
 import numpy as np
 import pytest
 
-from motorflow import align, synth
+from motorflow import align
 from motorflow.align import AlignConfig, AlignError, Transform
 from motorflow.mask import save_masks
 from motorflow.poseio import TEMP_SUFFIX, PoseData, load_pose, save_pose
 from motorflow.skeleton import INDEX, JOINT_NAMES, N_JOINTS
+from motorflow.synth import gait_render
 from motorflow.video import VideoWriter
 
 # Canonical frontal body in axis units: centre at the origin, neck (0, -0.5), crotch
@@ -55,7 +56,7 @@ _FACE = [INDEX[n] for n in ("nose", "left_eye", "right_eye", "left_ear", "right_
 HEAD_CENTRE = np.array([0.0, -1.05])  # midpoint of the ears: where draw_person puts the head
 HEAD_RADIUS = 0.065 / 0.29  # draw_person's head radius in axis units (height 1 m)
 # Bright clothes: the aligned figure is told from the black background by brightness.
-LOOK = synth.Look(skin=(150, 190, 235), hair=(60, 90, 150), shirt=(200, 80, 40),
+LOOK = gait_render.Look(skin=(150, 190, 235), hair=(60, 90, 150), shirt=(200, 80, 40),
                   trousers=(60, 140, 200), shoes=(90, 90, 90))  # fmt: skip
 
 
@@ -250,7 +251,7 @@ def test_clip_frames_are_picked_by_nearest_time():
 def draw(img: np.ndarray, body_img: np.ndarray, length: float) -> None:
     depth = np.full(N_JOINTS, 3.0)
     depth[_FACE[:3]] = 2.9  # the face looks at the camera (eyes drawn)
-    synth.draw_person(img, body_img, depth, np.full(N_JOINTS, length / 0.29), LOOK, 1.0)
+    gait_render.draw_person(img, body_img, depth, np.full(N_JOINTS, length / 0.29), LOOK, 1.0)
 
 
 def checker_head(img: np.ndarray, body_img: np.ndarray, length: float, square: int = 3) -> None:
@@ -271,7 +272,7 @@ def render(tmp: Path, angle: float, centre, length: float, n: int = 12, seed: in
     w, h = size
     body = body_motion(rng, n)
     img_kp = place(body, angle, np.asarray(centre, float), length)
-    bg = synth._background(w, h, rng, 0.5 * h)
+    bg = gait_render.room_background(w, h, rng, 0.5 * h)
     masks, frames = [], []
     for t in range(n):
         layers = []

@@ -1,6 +1,6 @@
-"""Tests of the kinematic walker (gaitsim) and the synthetic cohort (synth).
+"""Tests of the kinematic walker (synth.gait_motion) and the walking cohort (synth.gait_cohort).
 
-The walker's truth (:func:`gaitsim.gait_truth`) is what the rest of the workflow is validated
+The walker's truth (:func:`gait_motion.gait_truth`) is what the rest of the workflow is validated
 against, so these tests check it against relations that hold for any walk (stride = 2 steps,
 speed = step length × cadence) and against the targets that drove the simulation.
 """
@@ -15,15 +15,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from motorflow import gaitsim, synth
 from motorflow.poseio import load_pose
 from motorflow.sheet import load_sheet
 from motorflow.skeleton import INDEX
+from motorflow.synth import common, gait_cohort, gait_motion, gait_render
 from motorflow.video import iter_frames, probe
 
 FPS = 30.0
 
-BASE = gaitsim.GaitParams(
+BASE = gait_motion.GaitParams(
     height_m=1.3,
     cadence_steps_per_min=120.0,
     step_length_leg=0.7,
@@ -77,19 +77,19 @@ HEMI = replace(
 )
 
 
-def walk(p: gaitsim.GaitParams, duration: float = 10.0, seed: int = 1) -> gaitsim.Walk:
-    return gaitsim.simulate_walk(p, duration, FPS, np.random.default_rng(seed))
+def walk(p: gait_motion.GaitParams, duration: float = 10.0, seed: int = 1) -> gait_motion.Walk:
+    return gait_motion.simulate_walk(p, duration, FPS, np.random.default_rng(seed))
 
 
 ALL_SETS = {**PARAM_SETS, "hemi": HEMI}
 
 
 @pytest.fixture(scope="module")
-def walks() -> dict[str, tuple[gaitsim.Walk, dict]]:
+def walks() -> dict[str, tuple[gait_motion.Walk, dict]]:
     out = {}
     for name, p in ALL_SETS.items():
         w = walk(p)
-        out[name] = (w, gaitsim.gait_truth(w))
+        out[name] = (w, gait_motion.gait_truth(w))
     return out
 
 
@@ -102,8 +102,8 @@ def test_stride_is_two_steps_and_speed_is_step_times_cadence(walks, name):
     assert tr["n_cycles"] >= 5
     # Steps between footprints (each heel where it landed) make up the stride and the speed.
     ics = tr["initial_contact_s"]
-    events = sorted((t, s) for s, side in enumerate(gaitsim.SIDES) for t in ics[side])
-    heel = [w.joints[:, INDEX[f"{side}_heel"], 0] for side in gaitsim.SIDES]
+    events = sorted((t, s) for s, side in enumerate(gait_motion.SIDES) for t in ics[side])
+    heel = [w.joints[:, INDEX[f"{side}_heel"], 0] for side in gait_motion.SIDES]
     footprint = float(np.mean(np.diff([np.interp(t, w.t, heel[s]) for t, s in events])))
     assert tr["stride_length_leg"] * tr["leg_length_m"] == pytest.approx(2 * footprint, rel=0.03)
     assert tr["walking_speed_m_per_s"] == pytest.approx(
@@ -139,9 +139,9 @@ def test_initial_contacts_alternate(walks, name):
     assert abs(len(ics["left"]) - expected_per_side) <= 1.5
 
 
-def _slip(w: gaitsim.Walk, side: int) -> np.ndarray:
+def _slip(w: gait_motion.Walk, side: int) -> np.ndarray:
     """|world x velocity| of the lower of heel/toe over consecutive frames in contact."""
-    name = gaitsim.SIDES[side]
+    name = gait_motion.SIDES[side]
     heel = w.joints[:, INDEX[f"{name}_heel"]]
     toe = w.joints[:, INDEX[f"{name}_toe"]]
     heel_lower = heel[:-1, 1] <= toe[:-1, 1]
@@ -161,10 +161,10 @@ def test_contact_foot_does_not_slide(walks, name):
         assert v.max() < 0.1 * speed, (side, v.max() / speed)
         # The foot in swing moves much faster than walking speed on average.
         swing = ~w.contact[:, side]
-        heel_vx = np.gradient(w.joints[:, INDEX[f"{gaitsim.SIDES[side]}_heel"], 0], w.t)
+        heel_vx = np.gradient(w.joints[:, INDEX[f"{gait_motion.SIDES[side]}_heel"], 0], w.t)
         assert heel_vx[swing].mean() > 1.2 * speed
     # The lowest foot point rests on the floor in (nearly) every frame.
-    feet = [INDEX[f"{s}_{p}"] for s in gaitsim.SIDES for p in ("heel", "toe")]
+    feet = [INDEX[f"{s}_{p}"] for s in gait_motion.SIDES for p in ("heel", "toe")]
     lowest = w.joints[:, feet, 1].min(1)
     assert np.median(np.abs(lowest)) < 1e-3 * w.anthro.height
 
@@ -172,7 +172,7 @@ def test_contact_foot_does_not_slide(walks, name):
 @pytest.mark.parametrize("name", list(PARAM_SETS))
 def test_joint_rom_truth_matches_curves(walks, name):
     w, tr = walks[name]
-    for s, side in enumerate(gaitsim.SIDES):
+    for s, side in enumerate(gait_motion.SIDES):
         assert tr[f"knee_rom_deg_{side}"] == pytest.approx(np.ptp(w.knee[:, s]), abs=1.0)
         assert tr[f"hip_rom_deg_{side}"] == pytest.approx(np.ptp(w.hip[:, s]), abs=1.0)
         # Push-off plantarflexion peaks sharply at toe-off (it comes from keeping the toe on
@@ -219,7 +219,7 @@ def test_one_sided_change_makes_gait_asymmetric(walks, change, affected, step_le
     assert sym["step_length_asymmetry"] < 0.01
     assert sym["step_time_asymmetry"] < 0.01
     assert sym["stance_pct_left"] == pytest.approx(sym["stance_pct_right"], abs=0.5)
-    tr = gaitsim.gait_truth(walk(replace(BASE, **change)))
+    tr = gait_motion.gait_truth(walk(replace(BASE, **change)))
     if affected:
         assert abs(tr[f"{affected}_right"] - tr[f"{affected}_left"]) > 5
         assert tr["step_time_asymmetry"] < 0.01
@@ -237,7 +237,7 @@ def test_one_sided_change_makes_gait_asymmetric(walks, change, affected, step_le
 
 
 def test_hemiplegic_side_shows_in_truth(walks):
-    tr = gaitsim.gait_truth(
+    tr = gait_motion.gait_truth(
         walk(replace(BASE, hip_amplitude_deg=(20.0, 12.0), knee_rom_deg=(55.0, 40.0)))
     )
     assert tr["knee_rom_deg_right"] < tr["knee_rom_deg_left"] - 10
@@ -257,14 +257,14 @@ def test_hemiplegic_side_shows_in_truth(walks):
 def test_stride_variability_long_walk():
     target = 0.05
     p = replace(BASE, stride_cv=target)
-    tr = gaitsim.gait_truth(walk(p, duration=60.0, seed=3))
+    tr = gait_motion.gait_truth(walk(p, duration=60.0, seed=3))
     assert tr["n_cycles"] >= 50
     assert 0.3 * target < tr["stride_time_cv"] < 2 * target
     # Mean cadence still meets the target over a long walk.
     assert tr["cadence_steps_per_min"] == pytest.approx(p.cadence_steps_per_min, rel=0.03)
     # More variability in, more out.
-    lo = gaitsim.gait_truth(walk(replace(BASE, stride_cv=0.0), duration=60.0, seed=3))
-    hi = gaitsim.gait_truth(walk(replace(BASE, stride_cv=0.1), duration=60.0, seed=3))
+    lo = gait_motion.gait_truth(walk(replace(BASE, stride_cv=0.0), duration=60.0, seed=3))
+    hi = gait_motion.gait_truth(walk(replace(BASE, stride_cv=0.1), duration=60.0, seed=3))
     assert lo["stride_time_cv"] < tr["stride_time_cv"] < hi["stride_time_cv"]
 
 
@@ -281,21 +281,21 @@ def test_simulation_is_deterministic_in_rng():
 # ------------------------------------------------------------ contact, stance, double support
 
 
-def _foot_low(w: gaitsim.Walk, side: str) -> np.ndarray:
+def _foot_low(w: gait_motion.Walk, side: str) -> np.ndarray:
     """Height of the lower of heel and toe per frame."""
     return w.joints[:, [INDEX[f"{side}_heel"], INDEX[f"{side}_toe"]], 1].min(1)
 
 
 def test_typical_gait_has_normal_stance_and_double_support(walks):
     _, tr = walks["typical"]
-    for side in gaitsim.SIDES:
+    for side in gait_motion.SIDES:
         assert 57 <= tr[f"stance_pct_{side}"] <= 66
     assert 14 <= tr["double_support_pct"] <= 26
 
 
 def test_slow_crouch_gait_stays_longer_on_the_floor(walks):
     typ, crouch = walks["typical"][1], walks["slow_crouch"][1]
-    for side in gaitsim.SIDES:
+    for side in gait_motion.SIDES:
         assert crouch[f"stance_pct_{side}"] > typ[f"stance_pct_{side}"] + 3
     assert crouch["double_support_pct"] > typ["double_support_pct"] + 5
     assert crouch["double_support_pct"] < 45
@@ -307,7 +307,7 @@ def test_contact_is_what_is_drawn(walks, name):
     initial contact the foot is off the floor, clear of it in mid-swing."""
     w, tr = walks[name]
     height = w.anthro.height
-    for s, side in enumerate(gaitsim.SIDES):
+    for s, side in enumerate(gait_motion.SIDES):
         low, contact = _foot_low(w, side), w.contact[:, s]
         assert low.min() > -0.005 * height
         assert np.abs(low[contact]).max() < 0.005 * height
@@ -339,7 +339,7 @@ def test_recorded_angles_are_the_drawn_ones(walks, name):
     def from_vertical(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.degrees(np.arctan2(b[:, 0] - a[:, 0], a[:, 1] - b[:, 1]))
 
-    for s, side in enumerate(gaitsim.SIDES):
+    for s, side in enumerate(gait_motion.SIDES):
         j = {k: w.joints[:, INDEX[f"{side}_{k}"], :2] for k in ("hip", "knee", "ankle")}
         heel, toe = w.joints[:, INDEX[f"{side}_heel"], :2], w.joints[:, INDEX[f"{side}_toe"], :2]
         thigh, shank = from_vertical(j["hip"], j["knee"]), from_vertical(j["knee"], j["ankle"])
@@ -353,7 +353,7 @@ def test_push_off_plantarflexion_emerges(walks):
     """The trailing foot pivots on its toe through double support: the ankle plantarflexes
     into toe-off and the knee flexes (pre-swing)."""
     w, tr = walks["typical"]
-    for s, side in enumerate(gaitsim.SIDES):
+    for s, side in enumerate(gait_motion.SIDES):
         at_to = np.interp(tr["toe_off_s"][side], w.t, w.ankle[:, s])
         assert -30 < at_to.mean() < -8
         knee_to = np.interp(tr["toe_off_s"][side], w.t, w.knee[:, s])
@@ -362,7 +362,7 @@ def test_push_off_plantarflexion_emerges(walks):
 
 def test_stance_truth_from_events(walks):
     _, tr = walks["hemi"]
-    for side in gaitsim.SIDES:
+    for side in gait_motion.SIDES:
         ics, tos = np.array(tr["initial_contact_s"][side]), np.array(tr["toe_off_s"][side])
         cycles = zip(ics[:-1], ics[1:], strict=True)
         pct = [100 * (tos[tos > a][0] - a) / (b - a) for a, b in cycles]
@@ -370,7 +370,7 @@ def test_stance_truth_from_events(walks):
 
 
 def test_stride_time_cv_is_the_sample_sd():
-    tr = gaitsim.gait_truth(walk(replace(BASE, stride_cv=0.05), duration=20.0, seed=2))
+    tr = gait_motion.gait_truth(walk(replace(BASE, stride_cv=0.05), duration=20.0, seed=2))
     ics = tr["initial_contact_s"]
     strides = np.concatenate([np.diff(ics["left"]), np.diff(ics["right"])])
     assert tr["stride_time_cv"] == pytest.approx(np.std(strides, ddof=1) / np.mean(strides))
@@ -380,62 +380,62 @@ def test_stride_time_cv_is_the_sample_sd():
 
 
 def test_make_sheet_deterministic_and_balanced():
-    cfg = synth.CohortConfig()
-    a, b = synth.make_sheet(cfg), synth.make_sheet(cfg)
+    cfg = gait_cohort.CohortConfig()
+    a, b = gait_cohort.make_sheet(cfg), gait_cohort.make_sheet(cfg)
     pd.testing.assert_frame_equal(a, b)
     n_rows = cfg.subjects_per_level * cfg.videos_per_subject
-    assert a["label"].value_counts().to_dict() == {lev: n_rows for lev in synth.LEVELS}
+    assert a["label"].value_counts().to_dict() == {lev: n_rows for lev in gait_cohort.LEVELS}
     assert a["video_id"].is_unique
     for lev, grp in a.groupby("label"):
         subjects = grp["subject_id"].unique()
         assert len(subjects) == cfg.subjects_per_level
-        assert all(synth.level_of(s) == lev for s in subjects)
+        assert all(gait_cohort.level_of(s) == lev for s in subjects)
     assert (a.groupby("subject_id")["label"].nunique() == 1).all()
     assert set(a["view"]) <= {"side", "oblique"}
     assert a.groupby("subject_id")["height_cm"].nunique().max() == 1  # per subject, not video
-    other = synth.make_sheet(replace(cfg, seed=cfg.seed + 1))
+    other = gait_cohort.make_sheet(replace(cfg, seed=cfg.seed + 1))
     assert not other["height_cm"].equals(a["height_cm"])
 
 
 def test_adding_subjects_keeps_existing_rows():
-    cfg = synth.CohortConfig()
-    small = synth.make_sheet(cfg)
-    big = synth.make_sheet(replace(cfg, subjects_per_level=cfg.subjects_per_level + 1))
-    assert len(big) == len(small) + len(synth.LEVELS) * cfg.videos_per_subject
+    cfg = gait_cohort.CohortConfig()
+    small = gait_cohort.make_sheet(cfg)
+    big = gait_cohort.make_sheet(replace(cfg, subjects_per_level=cfg.subjects_per_level + 1))
+    assert len(big) == len(small) + len(gait_cohort.LEVELS) * cfg.videos_per_subject
     kept = big.set_index("video_id").loc[small["video_id"]].reset_index()
     pd.testing.assert_frame_equal(kept[small.columns], small)
     # ... and the subjects' gait does not change either.
     for subject in ("synI01", "synIV03"):
-        p_small, _ = synth.subject_params(cfg, subject)
-        p_big, _ = synth.subject_params(replace(cfg, subjects_per_level=20), subject)
+        p_small, _ = gait_cohort.subject_params(cfg, subject)
+        p_big, _ = gait_cohort.subject_params(replace(cfg, subjects_per_level=20), subject)
         assert p_small == p_big
 
 
 def test_sheet_passes_validation(tmp_path):
-    sheet = synth.make_sheet(synth.CohortConfig(subjects_per_level=2))
+    sheet = gait_cohort.make_sheet(gait_cohort.CohortConfig(subjects_per_level=2))
     path = tmp_path / "samples.tsv"
-    synth.write_sheet(sheet, path)
-    loaded = load_sheet(path, list(synth.LEVELS))
+    common.write_sheet(sheet, path)
+    loaded = load_sheet(path, list(gait_cohort.LEVELS))
     assert list(loaded.index) == list(sheet["video_id"])
     np.testing.assert_allclose(loaded["height_cm"], sheet["height_cm"])
 
 
 def test_cohort_config_rejects_unknown_keys():
-    assert synth.cohort_config({"width": 320}).width == 320
+    assert gait_cohort.cohort_config({"width": 320}).width == 320
     with pytest.raises(ValueError, match="frame_rate"):
-        synth.cohort_config({"frame_rate": 25})
+        gait_cohort.cohort_config({"frame_rate": 25})
 
 
 @pytest.fixture(scope="module")
-def cohort() -> dict[str, list[tuple[gaitsim.GaitParams, dict, dict]]]:
+def cohort() -> dict[str, list[tuple[gait_motion.GaitParams, dict, dict]]]:
     """20 subjects per level: (params, subject info, truth of a steady 8-stride walk)."""
-    cfg = synth.CohortConfig(subjects_per_level=20)
-    subjects = synth.make_sheet(cfg)[["subject_id", "label"]].drop_duplicates()
-    out: dict[str, list] = {lev: [] for lev in synth.LEVELS}
+    cfg = gait_cohort.CohortConfig(subjects_per_level=20)
+    subjects = gait_cohort.make_sheet(cfg)[["subject_id", "label"]].drop_duplicates()
+    out: dict[str, list] = {lev: [] for lev in gait_cohort.LEVELS}
     for subject, level in subjects.itertuples(index=False):
-        p, info = synth.subject_params(cfg, subject)
+        p, info = gait_cohort.subject_params(cfg, subject)
         q = replace(p, stride_cv=0.0)
-        tr = gaitsim.gait_truth(walk(q, duration=8 * 120 / p.cadence_steps_per_min, seed=0))
+        tr = gait_motion.gait_truth(walk(q, duration=8 * 120 / p.cadence_steps_per_min, seed=0))
         out[level].append((p, info, tr))
     return out
 
@@ -459,7 +459,7 @@ def test_severity_shifts_gait(cohort):
     assert mean("I", cadence) > mean("IV", cadence) + 15
     assert mean("I", step) > mean("IV", step) + 0.15
     assert mean("IV", knee_ic) > mean("I", knee_ic) + 10
-    for lo, hi in zip(synth.LEVELS[:-1], synth.LEVELS[1:], strict=True):
+    for lo, hi in zip(gait_cohort.LEVELS[:-1], gait_cohort.LEVELS[1:], strict=True):
         # Ordered on average ...
         assert mean(lo, cadence) > mean(hi, cadence)
         assert mean(lo, knee_ic) < mean(hi, knee_ic)
@@ -481,7 +481,7 @@ def test_realised_gait_meets_targets(cohort):
     (a very long stride of a small child, e.g. synI03) the realised step length jumps with
     hip amplitude and the fixed-point calibration misses; a few such subjects are tolerated.
     """
-    rows = [r for lev in synth.LEVELS for r in cohort[lev]]
+    rows = [r for lev in gait_cohort.LEVELS for r in cohort[lev]]
     step_err = np.array([tr["step_length_leg"] / p.step_length_leg - 1 for p, _, tr in rows])
     cad_err = np.array(
         [tr["cadence_steps_per_min"] / p.cadence_steps_per_min - 1 for p, _, tr in rows]
@@ -495,11 +495,11 @@ def test_cohort_stance_and_double_support(cohort):
     """Stance and double support are plausible for every subject and grow with severity."""
     stance, double = {}, {}
     for lev, rows in cohort.items():
-        stance[lev] = [tr[f"stance_pct_{s}"] for _, _, tr in rows for s in gaitsim.SIDES]
+        stance[lev] = [tr[f"stance_pct_{s}"] for _, _, tr in rows for s in gait_motion.SIDES]
         double[lev] = [tr["double_support_pct"] for _, _, tr in rows]
         assert all(52 <= x <= 72 for x in stance[lev]), (lev, stance[lev])
         assert all(5 <= x <= 40 for x in double[lev]), (lev, double[lev])
-    for lo, hi in zip(synth.LEVELS[:-1], synth.LEVELS[1:], strict=True):
+    for lo, hi in zip(gait_cohort.LEVELS[:-1], gait_cohort.LEVELS[1:], strict=True):
         assert np.mean(stance[lo]) < np.mean(stance[hi])
         assert np.mean(double[lo]) < np.mean(double[hi])
     assert 56 < np.mean(stance["I"]) < 62 and 12 < np.mean(double["I"]) < 24
@@ -507,7 +507,7 @@ def test_cohort_stance_and_double_support(cohort):
 
 
 def test_hemiplegic_subjects_are_asymmetric(cohort):
-    rows = [r for lev in synth.LEVELS for r in cohort[lev]]
+    rows = [r for lev in gait_cohort.LEVELS for r in cohort[lev]]
     hemi = [tr for _, info, tr in rows if info["hemiplegic_side"] != "none"]
     sym = [tr for _, info, tr in rows if info["hemiplegic_side"] == "none"]
     assert len(hemi) >= 20 and len(sym) >= 20
@@ -521,8 +521,8 @@ def test_hemiplegic_subjects_are_asymmetric(cohort):
         if side != "none":
             other = "left" if side == "right" else "right"
             assert (
-                p.knee_rom_deg[gaitsim.SIDES.index(side)]
-                < p.knee_rom_deg[gaitsim.SIDES.index(other)]
+                p.knee_rom_deg[gait_motion.SIDES.index(side)]
+                < p.knee_rom_deg[gait_motion.SIDES.index(other)]
             )
             assert tr[f"knee_rom_deg_{side}"] < tr[f"knee_rom_deg_{other}"] + 1
 
@@ -551,10 +551,10 @@ GAIT_KEYS = (
 
 @pytest.mark.parametrize("video_id", ["synIV04_v1"])  # feet left the frame before the fix
 def test_render_video(tmp_path, video_id):
-    cfg = synth.CohortConfig(width=320, height=180, strides=2.5)
-    row = synth.make_sheet(cfg).set_index("video_id").loc[video_id]
+    cfg = gait_cohort.CohortConfig(width=320, height=180, strides=2.5)
+    row = gait_cohort.make_sheet(cfg).set_index("video_id").loc[video_id]
     paths = [tmp_path / f"{video_id}.{ext}" for ext in ("mp4", "npz", "json")]
-    truth = synth.render_video(cfg, video_id, row["subject_id"], row["view"], *paths)
+    truth = gait_render.render_video(cfg, video_id, row["subject_id"], row["view"], *paths)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths)
 
     info = probe(paths[0])
@@ -583,6 +583,6 @@ def test_render_video(tmp_path, video_id):
         assert on_disk[key] == pytest.approx(truth[key])
     assert on_disk["video_id"] == video_id
     assert on_disk["subject"]["level"] == row["label"]
-    p, _ = synth.subject_params(cfg, row["subject_id"])
+    p, _ = gait_cohort.subject_params(cfg, row["subject_id"])
     assert on_disk["params"]["cadence_steps_per_min"] == pytest.approx(p.cadence_steps_per_min)
     assert on_disk["cadence_steps_per_min"] == pytest.approx(p.cadence_steps_per_min, rel=0.15)

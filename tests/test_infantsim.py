@@ -1,4 +1,4 @@
-"""Tests of the synthetic infant cohort (infantsim).
+"""Tests of the synthetic infant cohort (synth.infant_cohort, infant_motion, infant_render).
 
 The cohort is the ground truth for Paper B's stages (pose, mask, alignment, movement
 features), so the tests check the truth against what the rendering and the movement model
@@ -17,21 +17,21 @@ import numpy as np
 import pytest
 from scipy.signal import welch
 
-from motorflow import infantsim
 from motorflow.poseio import PoseData, load_pose
 from motorflow.skeleton import BONES, INDEX, flip_permutation
-from motorflow.synth import _rng
+from motorflow.synth import infant_cohort, infant_motion, infant_render
+from motorflow.synth.common import keyed_rng
 
-CFG = infantsim.InfantCohortConfig()
+CFG = infant_cohort.InfantCohortConfig()
 SHORT = replace(CFG, duration_s=3.0)
 TORSO = ("left_shoulder", "right_shoulder", "left_hip", "right_hip")
 ENDS = ("left_wrist", "right_wrist", "left_ankle", "right_ankle")
 
 
-def render(cfg: infantsim.InfantCohortConfig, video_id: str, out: Path) -> dict:
+def render(cfg: infant_cohort.InfantCohortConfig, video_id: str, out: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     base = out / video_id
-    truth = infantsim.render_video(
+    truth = infant_render.render_video(
         cfg,
         video_id,
         video_id.split("_")[0],
@@ -63,19 +63,19 @@ def rendered(tmp_path_factory) -> tuple[Path, dict]:
 
 
 def test_config_rejects_unknown_keys_and_bad_sizes():
-    assert infantsim.cohort_config({"seed": 3, "duration_s": 5}).duration_s == 5
+    assert infant_cohort.cohort_config({"seed": 3, "duration_s": 5}).duration_s == 5
     with pytest.raises(ValueError, match="frobnicate"):
-        infantsim.cohort_config({"seed": 3, "frobnicate": 1})
+        infant_cohort.cohort_config({"seed": 3, "frobnicate": 1})
     with pytest.raises(ValueError, match="multiple of 16"):
-        infantsim.cohort_config({"width": 650})
+        infant_cohort.cohort_config({"width": 650})
     with pytest.raises(ValueError, match="body_frac"):
-        infantsim.InfantCohortConfig(body_frac_min=0.8, body_frac_max=0.5)
+        infant_cohort.InfantCohortConfig(body_frac_min=0.8, body_frac_max=0.5)
 
 
 def test_sheet_is_deterministic_and_stable_when_subjects_are_added():
-    small = infantsim.make_sheet(replace(CFG, subjects_per_class=3))
-    again = infantsim.make_sheet(replace(CFG, subjects_per_class=3))
-    big = infantsim.make_sheet(replace(CFG, subjects_per_class=7))
+    small = infant_cohort.make_sheet(replace(CFG, subjects_per_class=3))
+    again = infant_cohort.make_sheet(replace(CFG, subjects_per_class=3))
+    big = infant_cohort.make_sheet(replace(CFG, subjects_per_class=7))
     assert small.equals(again)
     assert list(small.columns) == [
         "video_id",
@@ -95,23 +95,24 @@ def test_sheet_is_deterministic_and_stable_when_subjects_are_added():
     assert (small["video_id"] == small["subject_id"] + "_v1").all()
     assert (small["path"] == CFG.video_dir + "/" + small["video_id"] + ".mp4").all()
     assert (small["view"] == "top").all() and (small["fps"] == CFG.fps).all()
-    for label, (lo, hi) in infantsim.AGE_WEEKS.items():
+    for label, (lo, hi) in infant_cohort.AGE_WEEKS.items():
         ages = big.loc[big["label"] == label, "age_weeks"]
         assert ages.between(lo, hi).all() and ages.nunique() > 1
-    two = infantsim.make_sheet(replace(CFG, subjects_per_class=1, videos_per_subject=2))
+    two = infant_cohort.make_sheet(replace(CFG, subjects_per_class=1, videos_per_subject=2))
     assert list(two["video_id"][:2]) == ["infW01_v1", "infW01_v2"]
     assert two["age_weeks"].iloc[0] == two["age_weeks"].iloc[1]  # an infant's age per subject
     # Another seed, another cohort.
-    other = infantsim.make_sheet(replace(CFG, seed=1, subjects_per_class=3))
+    other = infant_cohort.make_sheet(replace(CFG, seed=1, subjects_per_class=3))
     assert not np.allclose(other["age_weeks"], small["age_weeks"])
 
 
 # --------------------------------------------------------------------------- movement model
 
 
-def simulate(subject: str, duration_s: float = 40.0, fps: float = 25.0) -> infantsim.Motion:
-    move, body, rest, _ = infantsim.subject_params(CFG, subject)
-    return infantsim.simulate_motion(move, body, rest, duration_s, fps, _rng("test", subject))
+def simulate(subject: str, duration_s: float = 40.0, fps: float = 25.0) -> infant_motion.Motion:
+    move, body, rest, _ = infant_cohort.subject_params(CFG, subject)
+    rng = keyed_rng("test", subject)
+    return infant_motion.simulate_motion(move, body, rest, duration_s, fps, rng)
 
 
 @pytest.mark.parametrize("subject", ["infW01", "infF02", "infP03"])
@@ -136,7 +137,7 @@ def test_bones_keep_their_length(subject):
     assert (J[:, INDEX["nose"], 1] < neck[:, 1]).all()
 
 
-def movement_measures(m: infantsim.Motion) -> dict:
+def movement_measures(m: infant_motion.Motion) -> dict:
     """Dominant frequency and amplitude of the limb end points relative to the trunk centre,
     periodicity (autocorrelation peak over 1-6 s lags) and left/right synchrony."""
     J, fps = m.joints, m.fps
@@ -163,7 +164,7 @@ def movement_measures(m: infantsim.Motion) -> dict:
 @pytest.fixture(scope="module")
 def class_measures() -> dict[str, dict[str, np.ndarray]]:
     out = {}
-    for label in infantsim.CLASSES:
+    for label in infant_cohort.CLASSES:
         code = label[0].upper()
         rows = [movement_measures(simulate(f"inf{code}{k:02d}")) for k in range(1, 9)]
         out[label] = {key: np.array([r[key] for r in rows]) for key in rows[0]}
@@ -196,13 +197,13 @@ def test_placement_covers_rotations_and_keeps_the_infant_in_frame():
     for k in range(1, 11):
         for code in "WFP":
             subject = f"inf{code}{k:02d}"
-            move, body, rest, _ = infantsim.subject_params(CFG, subject)
-            rng = _rng("placement", subject)
-            m = infantsim.simulate_motion(move, body, rest, 4.0, CFG.fps, rng)
-            place = infantsim.sample_placement(CFG, m, body, rng)
+            move, body, rest, _ = infant_cohort.subject_params(CFG, subject)
+            rng = keyed_rng("placement", subject)
+            m = infant_motion.simulate_motion(move, body, rest, 4.0, CFG.fps, rng)
+            place = infant_render.sample_placement(CFG, m, body, rng)
             kp = place.apply(m.joints)
             ang, centre, length = axis(kp)
-            np.testing.assert_allclose(infantsim.body_axis(kp)[0], ang)
+            np.testing.assert_allclose(infant_render.body_axis(kp)[0], ang)
             tf = place.to_dict()
             assert abs(np.median(ang) - tf["axis_angle_deg"]) < 0.5
             assert np.linalg.norm(np.median(centre, 0) - tf["centre_px"]) < 0.005 * length[0]
@@ -242,9 +243,9 @@ def test_truth_json_records_the_infant(rendered):
     stored = json.loads((out / "infW01_v1.json").read_text())
     assert stored["video_id"] == "infW01_v1" and stored["subject_id"] == "infW01"
     assert stored["label"] == "writhing"
-    sheet = infantsim.make_sheet(replace(CFG, subjects_per_class=1))
+    sheet = infant_cohort.make_sheet(replace(CFG, subjects_per_class=1))
     assert stored["age_weeks"] == sheet.loc[0, "age_weeks"]
-    move, body, _, _ = infantsim.subject_params(CFG, "infW01")
+    move, body, _, _ = infant_cohort.subject_params(CFG, "infW01")
     assert stored["movement"] == json.loads(json.dumps(move.to_dict()))
     assert stored["body"] == json.loads(json.dumps(body.to_dict()))
     assert set(stored["transform"]) == {"axis_angle_deg", "centre_px", "axis_len_px"}
@@ -256,7 +257,7 @@ def test_truth_json_records_the_infant(rendered):
 
 def test_masks_cover_the_body_and_nothing_far_from_it(rendered):
     out, truth = rendered
-    frames, masks = infantsim.load_masks(out / "infW01_v1.masks.npz")
+    frames, masks = infant_render.load_masks(out / "infW01_v1.masks.npz")
     kp = load_pose(out / "infW01_v1.npz").keypoints
     T, H, W = truth["n_frames"], CFG.height, CFG.width
     np.testing.assert_array_equal(frames, np.arange(0, T, CFG.mask_every))
@@ -296,8 +297,8 @@ def test_video_is_byte_reproducible_and_independent_of_cohort_size(rendered, tmp
     a, b = load_pose(out / "infW01_v1.npz"), load_pose(tmp_path / "infW01_v1.npz")
     np.testing.assert_array_equal(a.keypoints, b.keypoints)
     np.testing.assert_array_equal(
-        infantsim.load_masks(out / "infW01_v1.masks.npz")[1],
-        infantsim.load_masks(tmp_path / "infW01_v1.masks.npz")[1],
+        infant_render.load_masks(out / "infW01_v1.masks.npz")[1],
+        infant_render.load_masks(tmp_path / "infW01_v1.masks.npz")[1],
     )
     assert json.dumps(again, sort_keys=True, default=str) == json.dumps(
         truth, sort_keys=True, default=str

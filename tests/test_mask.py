@@ -1,8 +1,8 @@
 """Mask stage: person segmentation against exact figure masks, the masks file, bad input.
 
-Truth: a clothed humanoid (synth.draw_person, walking on the spot from gaitsim) over a
-cluttered room (synth._background); drawing the same person on black and on white gives its
-exact mask (the pixels that agree).  Bodies are upright and rotated (lying, as infants are
+Truth: a clothed humanoid (gait_render.draw_person, walking on the spot from gait_motion) over
+a cluttered room (gait_render.room_background); drawing the same person on black and on white
+gives its exact mask (the pixels that agree).  Bodies are upright and rotated (lying, as infants are
 filmed from above) and go through H.264 like real videos.
 """
 
@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from motorflow import align, gaitsim, mask, synth
+from motorflow import align, mask
 from motorflow.mask import MaskConfig, MaskError
 from motorflow.poseio import PoseData, save_pose
 from motorflow.skeleton import N_JOINTS
+from motorflow.synth import gait_cohort, gait_motion, gait_render
 from motorflow.video import VideoWriter
 
 # (seed, image rotation of the body in degrees, walking heading in radians)
@@ -31,26 +32,26 @@ def walker_clip(tmp: Path, seed: int, angle: float, heading: float = 0.0, n: int
     and its exact (n, H, W) masks."""
     w, h = size
     rng = np.random.default_rng(seed)
-    params, _ = synth.sample_subject("I", rng, {"height_cm": 120.0, "age_months": 90.0})
-    walk = gaitsim.simulate_walk(params, n / 30 + 0.1, 30, rng, oversample=2)
+    params, _ = gait_cohort.sample_subject("I", rng, {"height_cm": 120.0, "age_months": 90.0})
+    walk = gait_motion.simulate_walk(params, n / 30 + 0.1, 30, rng, oversample=2)
     joints = walk.joints[:n].copy()
     joints[..., 0] -= joints[..., 0].mean(1, keepdims=True)  # on the spot
-    cam_pts = synth.to_camera(joints, heading, np.array([0.0, 0.0, 3.0]), 0.9)
+    cam_pts = gait_render.to_camera(joints, heading, np.array([0.0, 0.0, 3.0]), 0.9)
     f = height_frac * h * 3.0 / params.height_m
-    uv = synth.Camera(f=f, cx=w / 2, cy=h / 2, cam_height=0.9).project(cam_pts)
+    uv = gait_render.Camera(f=f, cx=w / 2, cy=h / 2, cam_height=0.9).project(cam_pts)
     centre = np.array([w / 2, h / 2])
     uv += centre - 0.5 * (uv.min((0, 1)) + uv.max((0, 1)))
     a = math.radians(angle)
     uv = (uv - centre) @ np.array([[math.cos(a), math.sin(a)], [-math.sin(a), math.cos(a)]])
     uv += centre
     scale = f / cam_pts[..., 2]
-    bg = synth._background(w, h, rng, 0.55 * h)
-    look = synth.random_look(rng)
+    bg = gait_render.room_background(w, h, rng, 0.55 * h)
+    look = gait_render.random_look(rng)
     frames, masks = [], []
     for t in range(n):
         layers = []
         for base in (bg.copy(), np.zeros_like(bg), np.full_like(bg, 255)):
-            synth.draw_person(base, uv[t], cam_pts[t, :, 2], scale[t], look, params.height_m)
+            gait_render.draw_person(base, uv[t], cam_pts[t, :, 2], scale[t], look, params.height_m)
             layers.append(base)
         frames.append(layers[0])
         masks.append((layers[1] == layers[2]).all(-1))
@@ -167,7 +168,7 @@ def test_config_rejects_unknown_and_bad_values():
 
 def test_video_of_only_background_fails_without_raising(tmp_path):
     rng = np.random.default_rng(1)
-    bg = synth._background(320, 240, rng, 120)
+    bg = gait_render.room_background(320, 240, rng, 120)
     video = tmp_path / "empty_room.mp4"
     write_video(video, [bg] * 30)
     qc = mask.run(video, tmp_path / "m.npz", tmp_path / "m.json", MaskConfig(), "room")

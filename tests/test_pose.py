@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from motorflow import clean, pose, synth, validate
+from motorflow import clean, pose, validate
 from motorflow.poseio import TEMP_SUFFIX, load_pose
 from motorflow.skeleton import INDEX
+from motorflow.synth import gait_cohort, gait_render
 from motorflow.video import VideoWriter
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -28,12 +29,12 @@ def need_shared(rel: str) -> Path:
 def rendered(tmp_path_factory) -> dict:
     """One side-view synthetic walk with a bystander, posed and cleaned."""
     d = tmp_path_factory.mktemp("synthetic")
-    cfg = synth.CohortConfig(seed=3, width=640, height=360, strides=2.5, p_second_person=1.0,
+    cfg = gait_cohort.CohortConfig(seed=3, width=640, height=360, strides=2.5, p_second_person=1.0,
                              p_oblique=0.0)  # fmt: skip
-    row = synth.make_sheet(cfg).iloc[2]
+    row = gait_cohort.make_sheet(cfg).iloc[2]
     paths = {k: d / f"{row.video_id}.{k}" for k in ("mp4", "npz", "json")}
-    synth.render_video(cfg, row.video_id, row.subject_id, row["view"], paths["mp4"], paths["npz"],
-                       paths["json"])  # fmt: skip
+    gait_render.render_video(cfg, row.video_id, row.subject_id, row["view"], paths["mp4"],
+                             paths["npz"], paths["json"])  # fmt: skip
     raw = d / "raw.npz"
     pose.run(paths["mp4"], raw, pose.PoseConfig(max_people=2))
     cleaned = d / "clean.npz"
@@ -85,7 +86,7 @@ def _write_video(path: Path, frames: list[np.ndarray], fps: float = 30.0) -> Non
 
 def test_video_with_nobody_is_rejected(tmp_path):
     rng = np.random.default_rng(0)
-    bg = synth._background(320, 240, rng, 120)
+    bg = gait_render.room_background(320, 240, rng, 120)
     path = tmp_path / "empty_room.mp4"
     _write_video(path, [bg] * 45)
     with pytest.raises(pose.PoseError, match="no person") as err:

@@ -12,10 +12,11 @@ import pandas as pd
 import pytest
 import torch
 
-from motorflow import features, folds, gaitsim, synth, train
+from motorflow import features, folds, train
 from motorflow.models import STGCNConfig
 from motorflow.poseio import PoseData, save_pose
 from motorflow.skeleton import INDEX, JOINT_NAMES
+from motorflow.synth import gait_cohort, gait_motion
 
 FPS = 30.0
 LABELS = ["I", "IV"]
@@ -26,9 +27,9 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 def walk_pose(subject: str, seed: int, seconds: float = 5.0) -> PoseData:
     """A side-view skeleton of the synthetic cohort's walker (orthographic projection)."""
-    cfg = synth.cohort_config({"seed": 11})
-    params, _ = synth.subject_params(cfg, subject)
-    w = gaitsim.simulate_walk(params, seconds, FPS, np.random.default_rng(seed))
+    cfg = gait_cohort.cohort_config({"seed": 11})
+    params, _ = gait_cohort.subject_params(cfg, subject)
+    w = gait_motion.simulate_walk(params, seconds, FPS, np.random.default_rng(seed))
     j = w.joints
     kp = np.ones((len(j), len(JOINT_NAMES), 3), np.float32)
     kp[..., 0] = 200 + 220 * (j[..., 0] - j[:, :, 0].mean())

@@ -23,15 +23,15 @@ def _load_section(config: str | None, section: str) -> dict:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from motorflow import infantsim, synth
+    from motorflow.synth import common, gait_cohort, gait_render, infant_cohort, infant_render
 
     full = _config(args.config)
     infant = full.get("data", {}).get("task") == "infant"
-    lib = infantsim if infant else synth
-    cfg = lib.cohort_config(full.get("synthetic_infant" if infant else "synthetic", {}) or {})
-    sheet = lib.make_sheet(cfg)
+    cohort = infant_cohort if infant else gait_cohort
+    cfg = cohort.cohort_config(full.get("synthetic_infant" if infant else "synthetic", {}) or {})
+    sheet = cohort.make_sheet(cfg)
     if args.sheet:
-        synth.write_sheet(sheet, args.sheet)
+        common.write_sheet(sheet, args.sheet)
     todo = sheet if not args.video_id else sheet[sheet["video_id"].isin(args.video_id)]
     if args.video_id and len(todo) != len(args.video_id):
         missing = sorted(set(args.video_id) - set(todo["video_id"]))
@@ -43,10 +43,10 @@ def cmd_synth(args: argparse.Namespace) -> int:
             files = [out / "videos" / f"{row.video_id}.mp4", out / "truth" / f"{row.video_id}.npz",
                      out / "truth" / f"{row.video_id}.json"]  # fmt: skip
             if infant:
-                infantsim.render_video(cfg, row.video_id, row.subject_id, *files,
-                                       out / "truth" / f"{row.video_id}.masks.npz")  # fmt: skip
+                infant_render.render_video(cfg, row.video_id, row.subject_id, *files,
+                                           out / "truth" / f"{row.video_id}.masks.npz")  # fmt: skip
             else:
-                synth.render_video(cfg, row.video_id, row.subject_id, row.view, *files)
+                gait_render.render_video(cfg, row.video_id, row.subject_id, row.view, *files)
             print(row.video_id)
     return 0
 
@@ -240,7 +240,6 @@ def _labels(cfg: dict) -> list[str]:
 def _sheet(args: argparse.Namespace):
     """Sample table and label order: from --sheet, or the config's synthetic cohort."""
     from motorflow import sheet as sheetlib
-    from motorflow import synth
 
     cfg = _config(args.config)
     labels = _labels(cfg)
@@ -248,11 +247,13 @@ def _sheet(args: argparse.Namespace):
         strict = bool((cfg.get("cv") or {}).get("one_label_per_subject", False))
         return sheetlib.load_sheet(args.sheet, labels, one_label_per_subject=strict), labels, cfg
     if cfg.get("data", {}).get("task") == "infant":
-        from motorflow import infantsim
+        from motorflow.synth import infant_cohort
 
         section = cfg.get("synthetic_infant", {}) or {}
-        return infantsim.make_sheet(infantsim.cohort_config(section)), labels, cfg
-    return synth.make_sheet(synth.cohort_config(cfg.get("synthetic", {}))), labels, cfg
+        return infant_cohort.make_sheet(infant_cohort.cohort_config(section)), labels, cfg
+    from motorflow.synth import gait_cohort
+
+    return gait_cohort.make_sheet(gait_cohort.cohort_config(cfg.get("synthetic", {}))), labels, cfg
 
 
 def _split_inputs(args: argparse.Namespace):

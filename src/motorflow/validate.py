@@ -330,10 +330,10 @@ def _wrap_deg(a: np.ndarray | float) -> np.ndarray:
 
 def mask_iou(truth_masks: str | Path, masks: str | Path) -> float:
     """Median IoU over the frames with a true figure mask."""
-    from motorflow import infantsim
     from motorflow import mask as masklib
+    from motorflow.synth import infant_render
 
-    frames, truth = infantsim.load_masks(truth_masks)
+    frames, truth = infant_render.load_masks(truth_masks)
     pred, _ = masklib.load_masks(masks)
     ious = []
     for k, t in zip(frames, truth, strict=True):

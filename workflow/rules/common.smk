@@ -8,9 +8,8 @@ from snakemake.utils import validate
 
 from motorflow import folds as foldlib
 from motorflow import importers
-from motorflow import infantsim
 from motorflow import sheet as sheetlib
-from motorflow import synth
+from motorflow.synth import gait_cohort, infant_cohort
 
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -27,11 +26,8 @@ COHORT = (config.get("synthetic_infant") if INFANT else config.get("synthetic"))
 CV = foldlib.FoldConfig.from_mapping(config.get("cv"))
 
 if SYNTHETIC:
-    cohort_sheet = (
-        infantsim.make_sheet(infantsim.cohort_config(COHORT))
-        if INFANT
-        else synth.make_sheet(synth.cohort_config(COHORT))
-    )
+    cohortlib = infant_cohort if INFANT else gait_cohort
+    cohort_sheet = cohortlib.make_sheet(cohortlib.cohort_config(COHORT))
     samples = cohort_sheet.set_index("video_id", drop=False)
     unknown = sorted(set(samples["label"]) - set(LABELS))
     if unknown:
@@ -102,8 +98,23 @@ wildcard_constraints:
 # imported code; editing one reruns exactly the rules (and descendants) that use it.
 SRC = "src/motorflow"
 CODE = {
-    "synth": [f"{SRC}/synth.py", f"{SRC}/gaitsim.py", f"{SRC}/video.py", f"{SRC}/poseio.py"],
-    "infantsim": [f"{SRC}/infantsim.py", f"{SRC}/synth.py", f"{SRC}/video.py", f"{SRC}/poseio.py"],
+    # The synthetic cohorts: the sheet needs the cohort modules, a render adds the drawing.
+    "gait_cohort": [
+        f"{SRC}/synth/gait_cohort.py",
+        f"{SRC}/synth/gait_motion.py",
+        f"{SRC}/synth/common.py",
+        f"{SRC}/poseio.py",
+        f"{SRC}/skeleton.py",
+    ],
+    "gait_render": [f"{SRC}/synth/gait_render.py", f"{SRC}/video.py"],
+    "infant_cohort": [
+        f"{SRC}/synth/infant_cohort.py",
+        f"{SRC}/synth/infant_motion.py",
+        f"{SRC}/synth/common.py",
+        f"{SRC}/poseio.py",
+        f"{SRC}/skeleton.py",
+    ],
+    "infant_render": [f"{SRC}/synth/infant_render.py", f"{SRC}/video.py"],
     "mask": [f"{SRC}/mask.py", f"{SRC}/video.py", f"{SRC}/poseio.py"],
     "align": [f"{SRC}/align.py", f"{SRC}/mask.py", f"{SRC}/video.py", f"{SRC}/poseio.py"],
     "flow": [f"{SRC}/flow.py", f"{SRC}/poseio.py"],

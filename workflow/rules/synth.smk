@@ -5,7 +5,7 @@
 
 rule write_cohort_sheet:
     input:
-        code=CODE["infantsim"] if INFANT else CODE["synth"],
+        code=CODE["infant_cohort"] if INFANT else CODE["gait_cohort"],
     output:
         "results/synth/samples.tsv",
     params:
@@ -25,7 +25,7 @@ if INFANT:
 
     rule render_infant_video:
         input:
-            code=CODE["infantsim"],
+            code=CODE["infant_render"] + CODE["infant_cohort"],
         output:
             video="results/synth/videos/{video_id}.mp4",
             truth="results/synth/truth/{video_id}.npz",
@@ -48,7 +48,7 @@ else:
 
     rule render_video:
         input:
-            code=CODE["synth"],
+            code=CODE["gait_render"] + CODE["gait_cohort"],
         output:
             video="results/synth/videos/{video_id}.mp4",
             truth="results/synth/truth/{video_id}.npz",

@@ -58,7 +58,7 @@ rule validate_preprocessing:
         masks=expand("results/mask/{video_id}.npz", video_id=VIDEOS),
         align=expand("results/align/{video_id}.json", video_id=VIDEOS),
         clips=expand("results/align/{video_id}.npz", video_id=VIDEOS),
-        code=CODE["validate"] + CODE["mask"] + CODE["infantsim"],
+        code=CODE["validate"] + CODE["mask"] + CODE["infant_render"] + CODE["infant_cohort"],
     output:
         table=report(
             "results/validation/preprocess_accuracy.tsv",

@@ -1,11 +1,11 @@
 """Snakemake adapter: render one synthetic infant video with its truth files."""
 
-from motorflow import infantsim
 from motorflow.logs import rule_logging
+from motorflow.synth import infant_cohort, infant_render
 
 with rule_logging(snakemake.log[0]) as log:
-    truth = infantsim.render_video(
-        infantsim.cohort_config(snakemake.params.cohort),
+    truth = infant_render.render_video(
+        infant_cohort.cohort_config(snakemake.params.cohort),
         snakemake.wildcards.video_id,
         snakemake.params.subject_id,
         snakemake.output.video,

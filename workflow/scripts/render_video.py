@@ -1,11 +1,11 @@
 """Snakemake adapter: render one synthetic video with its truth files."""
 
-from motorflow import synth
 from motorflow.logs import rule_logging
+from motorflow.synth import gait_cohort, gait_render
 
 with rule_logging(snakemake.log[0]) as log:
-    cfg = synth.cohort_config(snakemake.params.cohort)
-    truth = synth.render_video(
+    cfg = gait_cohort.cohort_config(snakemake.params.cohort)
+    truth = gait_render.render_video(
         cfg,
         snakemake.wildcards.video_id,
         snakemake.params.subject_id,

@@ -1,10 +1,10 @@
-"""Synthetic walking cohort: GMFCS-like severity levels I–IV rendered as videos with truth.
+"""Rendering of the synthetic walking cohort: a clothed humanoid filmed walking.
 
-Each subject draws clinically meaningful gait parameters whose distributions shift with
-severity (overlapping between neighbouring levels), plus anthropometry.  Each video renders a
-clothed humanoid (filled limbs, a face, shoes: what a person detector keys on) walking
-across a static camera's field, mostly in side view, over varied cluttered backgrounds with
-lighting changes, slight camera shake and sometimes a second person in the background.
+Each video renders a clothed humanoid (filled limbs, a face, shoes: what a person detector
+keys on) walking across a static camera's field, mostly in side view, over varied cluttered
+backgrounds with lighting changes, slight camera shake and sometimes a second person in the
+background.  The subjects, their gait parameters and the sheet come from
+:mod:`motorflow.synth.gait_cohort`, the walk from :mod:`motorflow.synth.gait_motion`.
 
 Rendering styles (``CohortConfig.styles``, drawn per video by :func:`video_style`):
 
@@ -22,200 +22,35 @@ Rendering styles (``CohortConfig.styles``, drawn per video by :func:`video_style
                brightness, high contrast (MediaPipe hardly ever swaps its legs).
 
 Truth per video: a pose file of the projected joints (confidence 1) and a JSON of the
-realised gait parameters (:func:`gaitsim.gait_truth`) with the style, frame size and the
+realised gait parameters (:func:`gait_motion.gait_truth`) with the style, frame size and the
 drawn degradations under ``render``.
 
-The sheet (subjects, videos, labels, per-video seeds) is a pure function of the config, so
-the workflow's DAG is known before anything is rendered; every rendering choice comes from
-per-video random streams of the config's seed.
+Every rendering choice comes from per-video random streams of the config's seed.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import cv2
 import numpy as np
-import pandas as pd
 from scipy.ndimage import uniform_filter1d
 
-from motorflow import gaitsim
-from motorflow.poseio import PoseData, atomic_path, save_pose, write_json
 from motorflow.skeleton import INDEX
+from motorflow.synth import gait_motion
+from motorflow.synth.common import SKIN_TONES, draw_capsule, keyed_rng, shade, write_truth
+from motorflow.synth.gait_cohort import (
+    CohortConfig,
+    sample_anthropometry,
+    sample_subject,
+    subject_params,
+)
 from motorflow.video import VideoWriter
 
-LEVELS = ("I", "II", "III", "IV")
-STYLES = ("realistic", "classic")
-
-# Per level: mean of each target (sd below); neighbouring levels overlap by design.
-_LEVEL_MEANS = {
-    #            cadence, step_len_leg, knee_ic, knee_rom, hip_mean, ankle_rom, lean, sway, cv, arm
-    "I": (122, 0.78, 4, 56, 10, 25, 3, 4, 0.020, 16),
-    "II": (112, 0.66, 10, 48, 13, 20, 6, 6, 0.035, 12),
-    "III": (100, 0.54, 17, 40, 17, 15, 10, 8, 0.050, 8),
-    "IV": (88, 0.44, 24, 32, 21, 11, 14, 10, 0.070, 5),
-}
-_SD = (10, 0.07, 4, 6, 3, 4, 2.5, 2, 0.012, 4)
-# Probability of a hemiplegic (one-sided) pattern per level.
-_P_HEMI = {"I": 0.35, "II": 0.45, "III": 0.5, "IV": 0.4}
-
-
-@dataclass(frozen=True)
-class CohortConfig:
-    seed: int = 20261121
-    subjects_per_level: int = 8
-    videos_per_subject: int = 2
-    fps: float = 30.0
-    width: int = 848  # the schema asks for a multiple of 16 (any even size encodes reproducibly)
-    height: int = 480
-    strides: float = 3.5  # strides walked per video (duration follows from cadence)
-    p_second_person: float = 0.25
-    p_oblique: float = 0.2  # otherwise a pure side view
-    video_dir: str = "results/synth/videos"
-    # Rendering styles and their shares (normalised): ``realistic`` (same-coloured legs,
-    # loose clothes, orthoses, blur, low light, compression, phone framing) or ``classic``
-    # (the original high-contrast look: outlined limbs, far leg at 0.72 brightness).
-    styles: tuple[tuple[str, float], ...] = (("realistic", 0.85), ("classic", 0.15))
-    p_portrait: float = 0.2  # share of realistic videos filmed on an upright phone
-
-    def __post_init__(self) -> None:
-        styles = self.styles.items() if isinstance(self.styles, dict) else self.styles
-        weights = dict((str(k), float(v)) for k, v in styles)
-        unknown = set(weights) - set(STYLES)
-        if unknown:
-            raise ValueError(f"unknown synthetic style(s) {sorted(unknown)}; known: {STYLES}")
-        if any(v < 0 or not np.isfinite(v) for v in weights.values()) or not sum(weights.values()):
-            raise ValueError(f"style shares must be >= 0 and not all 0, got {weights}")
-        # Canonical order: the draw does not depend on the order the config lists them in.
-        canon = tuple((k, weights[k]) for k in STYLES if weights.get(k, 0.0) > 0)
-        object.__setattr__(self, "styles", canon)
-        if not 0 <= self.p_portrait <= 1:
-            raise ValueError(f"p_portrait must be in [0, 1], got {self.p_portrait}")
-
-
-def _rng(*keys: object) -> np.random.Generator:
-    """Independent, order-free stream per (seed, subject, video): adding subjects never
-    changes the existing ones."""
-    digest = hashlib.sha256(":".join(map(str, keys)).encode()).digest()
-    return np.random.default_rng(int.from_bytes(digest[:8], "little"))
-
-
-def sample_anthropometry(rng: np.random.Generator) -> dict:
-    """Age 5–13 years and a stature that grows with it (children's growth, roughly)."""
-    age_months = float(rng.uniform(60, 156))
-    height = float(np.clip(0.75 + 0.0047 * age_months + rng.normal(0, 0.05), 1.0, 1.7))
-    return {"age_months": round(age_months, 1), "height_cm": round(100 * height, 1)}
-
-
-def sample_subject(
-    level: str, rng: np.random.Generator, anthro: dict
-) -> tuple[gaitsim.GaitParams, dict]:
-    """Draw one subject's targets; returns params and descriptive subject info."""
-    m = _LEVEL_MEANS[level]
-    z = rng.standard_normal(len(m))
-    cad, sl, kic, krom, hipm, arom, lean, sway, cv, arm = (
-        m[i] + _SD[i] * z[i] for i in range(len(m))
-    )
-    height = anthro["height_cm"] / 100
-    hemi = rng.uniform() < _P_HEMI[level]
-    affected = int(rng.integers(2)) if hemi else -1
-    severity = float(rng.uniform(0.15, 0.4)) if hemi else 0.0
-
-    def sided(v: float, factor: float) -> tuple[float, float]:
-        out = [v, v]
-        if affected >= 0:
-            out[affected] = v * factor
-        return (float(out[0]), float(out[1]))
-
-    params = gaitsim.GaitParams(
-        height_m=height,
-        cadence_steps_per_min=float(np.clip(cad, 55, 160)),
-        step_length_leg=float(np.clip(sl, 0.25, 1.0)),
-        knee_flexion_ic_deg=sided(max(kic, 0.0), 1 + 1.5 * severity),
-        knee_rom_deg=sided(float(np.clip(krom, 15, 70)), 1 - severity),
-        hip_flexion_mean_deg=float(hipm),
-        ankle_rom_deg=sided(float(np.clip(arom, 4, 35)), 1 - severity),
-        step_time_offset=(0.08 * severity) * (1 if affected == 1 else -1) if hemi else 0.0,
-        hip_amplitude_deg=sided(20.0, 1 - 0.6 * severity),  # rescaled by calibrate()
-        trunk_lean_deg=float(max(lean, 0.0)),
-        trunk_sway_deg=float(np.clip(sway, 1.0, 20.0)),
-        stride_cv=float(np.clip(cv, 0.005, 0.12)),
-        arm_swing_deg=sided(float(max(arm, 1.0)), 0.3),
-        elbow_flexion_deg=sided(15.0 + 2.0 * LEVELS.index(level) ** 2, 3.0),
-    )
-    info = dict(
-        anthro, level=level, hemiplegic_side=("left", "right")[affected] if hemi else "none"
-    )
-    return calibrate(params, rng), info
-
-
-def calibrate(p: gaitsim.GaitParams, rng: np.random.Generator) -> gaitsim.GaitParams:
-    """Scale the hip excursion so that the realised step length meets the target."""
-    probe = replace(p, stride_cv=0.0)
-    scale = 1.0
-    for _ in range(4):
-        q = replace(probe, hip_amplitude_deg=tuple(a * scale for a in p.hip_amplitude_deg))
-        w = gaitsim.simulate_walk(q, 4 * 120 / p.cadence_steps_per_min, 30, rng, oversample=4)
-        got = gaitsim.gait_truth(w)["step_length_leg"]
-        if not np.isfinite(got) or got <= 0:
-            break
-        scale *= float(np.clip(p.step_length_leg / got, 0.6, 1.6))
-    return replace(p, hip_amplitude_deg=tuple(float(a * scale) for a in p.hip_amplitude_deg))
-
-
-def make_sheet(cfg: CohortConfig) -> pd.DataFrame:
-    """The cohort's sample sheet (one row per video); deterministic in ``cfg``."""
-    rows = []
-    for level in LEVELS:
-        for k in range(cfg.subjects_per_level):
-            subject = f"syn{level}{k + 1:02d}"
-            for v in range(cfg.videos_per_subject):
-                rng = _rng(cfg.seed, subject, v, "sheet")
-                view = "oblique" if rng.uniform() < cfg.p_oblique else "side"
-                rows.append(
-                    {
-                        "video_id": f"{subject}_v{v + 1}",
-                        "subject_id": subject,
-                        "path": f"{cfg.video_dir}/{subject}_v{v + 1}.mp4",
-                        "label": level,
-                        "view": view,
-                        "fps": cfg.fps,
-                    }
-                )
-    sheet = pd.DataFrame(rows)
-    info = {s: sample_anthropometry(_rng(cfg.seed, s, "anthro")) for s in sheet["subject_id"]}
-    sheet["height_cm"] = sheet["subject_id"].map(lambda s: info[s]["height_cm"])
-    sheet["age_months"] = sheet["subject_id"].map(lambda s: info[s]["age_months"])
-    return sheet
-
-
-def cohort_config(section: dict) -> CohortConfig:
-    """CohortConfig from the config file's ``synthetic:`` section (unknown keys rejected)."""
-    known = set(CohortConfig.__dataclass_fields__)
-    unknown = set(section) - known
-    if unknown:
-        raise ValueError(f"unknown synthetic option(s) {sorted(unknown)}; known: {sorted(known)}")
-    return CohortConfig(**section)
-
-
-def write_sheet(sheet: pd.DataFrame, path: str | Path) -> None:
-    with atomic_path(path) as tmp:
-        sheet.to_csv(tmp, sep="\t", index=False)
-
-
-def level_of(subject: str) -> str:
-    return subject[len("syn") :].rstrip("0123456789")
-
-
-def subject_params(cfg: CohortConfig, subject: str) -> tuple[gaitsim.GaitParams, dict]:
-    anthro = sample_anthropometry(_rng(cfg.seed, subject, "anthro"))
-    return sample_subject(level_of(subject), _rng(cfg.seed, subject, "gait"), anthro)
-
-
-# --------------------------------------------------------------------------- rendering
+# The truth pose files' ``backend_version``.
+BACKEND_VERSION = "motorflow-synth"
 
 
 @dataclass(frozen=True)
@@ -237,7 +72,6 @@ class Look:
     skirt_length: float = 0.6  # hem, as a fraction of the way from the hips to the knees
 
 
-_SKINS = [(189, 224, 255), (150, 190, 235), (110, 150, 205), (80, 110, 160), (60, 80, 120)]
 _HAIRS = [(20, 20, 25), (30, 50, 90), (60, 110, 170), (40, 40, 60)]
 _TROUSERS = [(120, 60, 30), (40, 40, 40), (110, 150, 170), (60, 70, 90), (150, 90, 60)]
 # Everyday legwear (BGR): jeans, light denim, black, charcoal, grey, navy, khaki, brown, plum.
@@ -257,7 +91,7 @@ def random_look(rng: np.random.Generator) -> Look:
     val = int(rng.integers(120, 230))
     shirt = cv2.cvtColor(np.uint8([[[hue, sat, val]]]), cv2.COLOR_HSV2BGR)[0, 0]
     return Look(
-        skin=_SKINS[rng.integers(len(_SKINS))],
+        skin=SKIN_TONES[rng.integers(len(SKIN_TONES))],
         hair=_HAIRS[rng.integers(len(_HAIRS))],
         shirt=tuple(int(c) for c in shirt),
         trousers=_TROUSERS[rng.integers(len(_TROUSERS))],
@@ -297,7 +131,7 @@ def realistic_look(
         shoes = tuple(int(c) for c in rng.integers(150, 245, 3))
     age_y = age_months / 12.0
     return Look(
-        skin=_SKINS[rng.integers(len(_SKINS))],
+        skin=SKIN_TONES[rng.integers(len(SKIN_TONES))],
         hair=_HAIRS[rng.integers(len(_HAIRS))],
         shirt=tuple(int(c) for c in shirt),
         trousers=garment,
@@ -315,7 +149,7 @@ def realistic_look(
     )
 
 
-def _background(w: int, h: int, rng: np.random.Generator, horizon: float) -> np.ndarray:
+def room_background(w: int, h: int, rng: np.random.Generator, horizon: float) -> np.ndarray:
     """A room: wall and floor with random furniture-like clutter and a lighting gradient."""
     img = np.empty((h, w, 3), np.uint8)
     wall = rng.integers(90, 235, 3)
@@ -357,45 +191,6 @@ def _window(img: np.ndarray, rng: np.random.Generator, x_mid: float, horizon: fl
     for k in range(1, int(rng.integers(1, 4))):  # mullions
         x = x0 + k * ww // 3
         cv2.line(img, (x, y0), (x, y1), tuple(int(c) for c in 0.7 * light), 3)
-
-
-def _shade(c: tuple[int, int, int], f: float) -> tuple[int, int, int]:
-    return tuple(int(np.clip(v * f, 0, 255)) for v in c)
-
-
-def _capsule(img, p0, p1, r0, r1, color, outline: bool | float = True, highlight=0.0) -> None:
-    """Filled tapered limb segment between two projected points.
-
-    ``outline``: True draws the classic 2 px outline at 0.55 brightness, a float a 1 px one
-    at that brightness factor, False/0 none.  ``highlight`` > 0 adds a lighter band on the
-    segment's upper side (cylinder shading)."""
-    p0, p1 = np.asarray(p0, float), np.asarray(p1, float)
-    d = p1 - p0
-    n = np.hypot(*d)
-    if n < 1e-6:
-        cv2.circle(img, tuple(np.round(p0).astype(int)), max(int(r0), 1), color, -1, cv2.LINE_AA)
-        return
-    perp = np.array([-d[1], d[0]]) / n
-    poly = np.array([p0 + r0 * perp, p1 + r1 * perp, p1 - r1 * perp, p0 - r0 * perp])
-    pts = np.round(poly * 16).astype(np.int32)
-    if outline is True or (outline is not False and outline > 0):
-        factor, thick = (0.55, 2) if outline is True else (float(outline), 1)
-        edge = _shade(color, factor)
-        cv2.polylines(img, [pts], True, edge, thick, cv2.LINE_AA, shift=4)
-        for p, r in ((p0, r0), (p1, r1)):
-            cv2.circle(
-                img, tuple(np.round(p * 16).astype(int)), int(r * 16) + 8, edge, thick,
-                cv2.LINE_AA, 4,
-            )  # fmt: skip
-    cv2.fillPoly(img, [pts], color, cv2.LINE_AA, shift=4)
-    for p, r in ((p0, r0), (p1, r1)):
-        cv2.circle(img, tuple(np.round(p * 16).astype(int)), int(r * 16), color, -1, cv2.LINE_AA, 4)
-    if highlight > 0:
-        up = perp if perp[1] < 0 else -perp  # light from above
-        _capsule(
-            img, p0 + 0.4 * r0 * up, p1 + 0.4 * r1 * up, 0.38 * r0, 0.38 * r1,
-            _shade(color, 1 + highlight), outline=False,
-        )  # fmt: skip
 
 
 @dataclass
@@ -451,18 +246,18 @@ def _draw_leg(img, a, scale, look: Look, side: str, f: float) -> None:
     hip, knee, ank = a[J[f"{side}_hip"]], a[J[f"{side}_knee"]], a[J[f"{side}_ankle"]]
     heel, toe = a[J[f"{side}_heel"]], a[J[f"{side}_toe"]]
     s = scale[J[f"{side}_knee"]]
-    cloth = _shade(look.trousers, f)
+    cloth = shade(look.trousers, f)
     if look.edge is True:  # classic
-        _capsule(img, hip, knee, 0.075 * s, 0.055 * s, cloth)
-        _capsule(img, knee, ank, 0.055 * s, 0.04 * s, cloth)
-        shoe = _shade(look.shoes, f)
-        _capsule(img, heel, toe, 0.035 * s, 0.028 * s, shoe)
-        _capsule(img, ank, 0.5 * (heel + toe), 0.04 * s, 0.035 * s, shoe, outline=False)
+        draw_capsule(img, hip, knee, 0.075 * s, 0.055 * s, cloth)
+        draw_capsule(img, knee, ank, 0.055 * s, 0.04 * s, cloth)
+        shoe = shade(look.shoes, f)
+        draw_capsule(img, heel, toe, 0.035 * s, 0.028 * s, shoe)
+        draw_capsule(img, ank, 0.5 * (heel + toe), 0.04 * s, 0.035 * s, shoe, outline=False)
         return
     kw = dict(outline=look.edge, highlight=look.highlight)
     afo = look.afo[0 if side == "left" else 1]
     bare = look.lower in ("shorts", "skirt")
-    leg = _shade(look.legs if look.legs is not None else look.skin, f) if bare else cloth
+    leg = shade(look.legs if look.legs is not None else look.skin, f) if bare else cloth
     thigh, shank = {
         "trousers": ((0.075, 0.055), (0.055, 0.042)),
         "leggings": ((0.066, 0.05), (0.048, 0.036)),
@@ -471,27 +266,27 @@ def _draw_leg(img, a, scale, look: Look, side: str, f: float) -> None:
     covered = look.lower in ("trousers", "baggy")
     if afo and covered:  # trousers over an orthosis: a bulkier shank
         shank = (shank[0] * 1.1, shank[1] * 1.3)
-    _capsule(img, hip, knee, thigh[0] * s, thigh[1] * s, leg, **kw)
-    _capsule(img, knee, ank, shank[0] * s, shank[1] * s, leg, **kw)
+    draw_capsule(img, hip, knee, thigh[0] * s, thigh[1] * s, leg, **kw)
+    draw_capsule(img, knee, ank, shank[0] * s, shank[1] * s, leg, **kw)
     if look.socks is not None and not covered:
-        _capsule(img, ank, ank + 0.2 * (knee - ank), 0.042 * s, 0.042 * s,
-                 _shade(look.socks, f), **kw)  # fmt: skip
+        draw_capsule(img, ank, ank + 0.2 * (knee - ank), 0.042 * s, 0.042 * s,
+                 shade(look.socks, f), **kw)  # fmt: skip
     if afo and not covered:  # the shell: calf to foot, over socks/leggings
-        shell = _shade(_AFO_COLOUR, f)
-        _capsule(img, ank, ank + 0.7 * (knee - ank), 0.052 * s, 0.058 * s, shell,
+        shell = shade(_AFO_COLOUR, f)
+        draw_capsule(img, ank, ank + 0.7 * (knee - ank), 0.052 * s, 0.058 * s, shell,
                  outline=max(float(look.edge), 0.85), highlight=look.highlight)  # fmt: skip
         # Velcro strap: a thin band across the top of the shell.
         top, axis = ank + 0.64 * (knee - ank), knee - ank
         across = np.array([-axis[1], axis[0]]) / max(np.hypot(*axis), 1e-6) * 0.06 * s
         cv2.line(img, tuple(np.round((top + across) * 16).astype(int)),
-                 tuple(np.round((top - across) * 16).astype(int)), _shade((60, 60, 60), f),
+                 tuple(np.round((top - across) * 16).astype(int)), shade((60, 60, 60), f),
                  max(1, int(round(0.02 * s))), cv2.LINE_AA, 4)  # fmt: skip
     if look.lower == "shorts":
-        _capsule(img, hip, hip + 0.55 * (knee - hip), 0.088 * s, 0.082 * s, cloth, **kw)
+        draw_capsule(img, hip, hip + 0.55 * (knee - hip), 0.088 * s, 0.082 * s, cloth, **kw)
     big = 1.15 if afo else 1.0
-    shoe = _shade(look.shoes, f)
-    _capsule(img, heel, toe, 0.035 * s * big, 0.029 * s * big, shoe, **kw)
-    _capsule(img, ank, 0.5 * (heel + toe), 0.042 * s * big, 0.036 * s * big, shoe,
+    shoe = shade(look.shoes, f)
+    draw_capsule(img, heel, toe, 0.035 * s * big, 0.029 * s * big, shoe, **kw)
+    draw_capsule(img, ank, 0.5 * (heel + toe), 0.042 * s * big, 0.036 * s * big, shoe,
              outline=False)  # fmt: skip
 
 
@@ -527,10 +322,10 @@ def draw_person(
     def draw_arm(side: str, f: float) -> None:
         sh, el, wr = a[J[f"{side}_shoulder"]], a[J[f"{side}_elbow"]], a[J[f"{side}_wrist"]]
         s = scale[J[f"{side}_elbow"]]
-        _capsule(img, sh, el, 0.05 * s, 0.042 * s, _shade(look.shirt, f), **kw)
-        _capsule(img, el, wr, 0.036 * s, 0.03 * s, _shade(look.skin, f), **kw)
+        draw_capsule(img, sh, el, 0.05 * s, 0.042 * s, shade(look.shirt, f), **kw)
+        draw_capsule(img, el, wr, 0.036 * s, 0.03 * s, shade(look.skin, f), **kw)
         hand = wr + 0.35 * (wr - el)
-        _capsule(img, wr, hand, 0.034 * s, 0.03 * s, _shade(look.skin, f), **kw)
+        draw_capsule(img, wr, hand, 0.034 * s, 0.03 * s, shade(look.skin, f), **kw)
 
     far, near = order
     draw_arm(far, look.far_shade)
@@ -543,8 +338,8 @@ def draw_person(
     )
     hull = cv2.convexHull(np.round(quad * 16).astype(np.int32))
     cv2.fillConvexPoly(img, hull, look.shirt, cv2.LINE_AA, 4)
-    _capsule(img, sh_c, hip_c, 0.11 * hgt, 0.10 * hgt, look.shirt, **kw)
-    _capsule(
+    draw_capsule(img, sh_c, hip_c, 0.11 * hgt, 0.10 * hgt, look.shirt, **kw)
+    draw_capsule(
         img,
         a[J["left_hip"]],
         a[J["right_hip"]],
@@ -553,7 +348,7 @@ def draw_person(
         look.trousers,
         outline=False,
     )
-    _capsule(
+    draw_capsule(
         img,
         hip_c + 0.15 * (sh_c - hip_c),
         hip_c,
@@ -564,15 +359,15 @@ def draw_person(
     )
     # Neck and head.
     head_c = 0.5 * (a[J["left_ear"]] + a[J["right_ear"]])
-    _capsule(img, sh_c, head_c, 0.035 * hgt, 0.035 * hgt, _shade(look.skin, 0.9), outline=False)
-    r0 = gaitsim.Anthropometry(height_m).head_radius * scale[J["nose"]]
+    draw_capsule(img, sh_c, head_c, 0.035 * hgt, 0.035 * hgt, shade(look.skin, 0.9), outline=False)
+    r0 = gait_motion.Anthropometry(height_m).head_radius * scale[J["nose"]]
     r = r0 * look.head_scale
     if look.head_scale != 1.0:  # a child's larger cranium grows upward from the face
         up = head_c - sh_c
         head_c = head_c + (r - r0) * up / max(np.hypot(*up), 1e-6)
     hc = tuple(np.round(head_c * 16).astype(int))
     if classic:
-        cv2.circle(img, hc, int(r * 16) + 8, _shade(look.skin, 0.6), 2, cv2.LINE_AA, 4)
+        cv2.circle(img, hc, int(r * 16) + 8, shade(look.skin, 0.6), 2, cv2.LINE_AA, 4)
     cv2.circle(img, hc, int(r * 16), look.skin, -1, cv2.LINE_AA, 4)
     # Hair on the back/top of the head: a filled ellipse arc opposite the face.
     face_dir = a[J["nose"]] - head_c
@@ -609,7 +404,7 @@ def draw_person(
                 0,
                 0,
                 360,
-                _shade(look.skin, 0.8),
+                shade(look.skin, 0.8),
                 -1,
                 cv2.LINE_AA,
                 4,
@@ -619,7 +414,7 @@ def draw_person(
         img,
         tuple(np.round(nose * 16).astype(int)),
         int(0.17 * r * 16),
-        _shade(look.skin, 0.85),
+        shade(look.skin, 0.85),
         -1,
         cv2.LINE_AA,
         4,
@@ -653,7 +448,7 @@ def _portrait_size(width: int, height: int) -> tuple[int, int]:
 def video_style(cfg: CohortConfig, video_id: str) -> dict:
     """The rendering style of one video and its frame size; a pure function of the config
     (its own random stream, so the walk and the classic rendering draws are unaffected)."""
-    rng = _rng(cfg.seed, video_id, "style")
+    rng = keyed_rng(cfg.seed, video_id, "style")
     names = [k for k, _ in cfg.styles]
     w = np.array([v for _, v in cfg.styles], float)
     style = names[int(rng.choice(len(names), p=w / w.sum()))]
@@ -705,7 +500,7 @@ def _degradation(rng: np.random.Generator, portrait: bool) -> Degradation:
 def _lit(look: Look, factor: float) -> Look:
     if factor == 1.0:
         return look
-    sh = lambda c: None if c is None else _shade(c, factor)  # noqa: E731
+    sh = lambda c: None if c is None else shade(c, factor)  # noqa: E731
     return replace(
         look, skin=sh(look.skin), hair=sh(look.hair), shirt=sh(look.shirt),
         trousers=sh(look.trousers), shoes=sh(look.shoes), legs=sh(look.legs),
@@ -735,17 +530,10 @@ def render_video(
     with VideoWriter(out_video, W, H, cfg.fps, crf=scene["crf"]) as vw:
         for frame in scene["frames"]():
             vw.write(frame)
-    save_pose(
-        PoseData(
-            keypoints=scene["keypoints"],
-            fps=cfg.fps,
-            frame_size=(W, H),
-            backend="truth",
-            backend_version="motorflow-synth",
-        ),
-        out_truth,
-    )
-    write_json(scene["truth"], out_params)
+    write_truth(
+        scene["keypoints"], cfg.fps, (W, H), BACKEND_VERSION, scene["truth"],
+        out_truth, out_params,
+    )  # fmt: skip
     return scene["truth"]
 
 
@@ -756,15 +544,15 @@ def render_scene(cfg: CohortConfig, video_id: str, subject: str, view: str) -> d
     params, info = subject_params(cfg, subject)
     pick = video_style(cfg, video_id)
     realistic = pick["style"] == "realistic"
-    rng = _rng(cfg.seed, video_id, "render")
+    rng = keyed_rng(cfg.seed, video_id, "render")
     # The realistic style's own choices come from a second per-video stream: the walk and
     # the camera path below are the same in both styles.
-    rrng = _rng(cfg.seed, video_id, "realistic")
+    rrng = keyed_rng(cfg.seed, video_id, "realistic")
     deg = _degradation(rrng, pick["portrait"]) if realistic else None
     stride_s = 120.0 / params.cadence_steps_per_min
     duration = cfg.strides * stride_s + 0.5
-    walk = gaitsim.simulate_walk(params, duration, cfg.fps, rng)
-    truth = gaitsim.gait_truth(walk)
+    walk = gait_motion.simulate_walk(params, duration, cfg.fps, rng)
+    truth = gait_motion.gait_truth(walk)
 
     W, H = pick["frame_size"]
     going_right = bool(rng.uniform() < 0.5)
@@ -820,7 +608,7 @@ def render_scene(cfg: CohortConfig, video_id: str, subject: str, view: str) -> d
     horizon = float(np.clip(horizon, 0.25 * H, 0.7 * H))
     x_lo = int(math.floor(pan_px.min()))
     bg_w = W + int(math.ceil(pan_px.max())) - x_lo
-    bg = _background(bg_w, H, rng, horizon)
+    bg = room_background(bg_w, H, rng, horizon)
     if realistic:
         scene_cols = [
             bg[int(0.5 * horizon), bg_w // 2],
@@ -848,7 +636,7 @@ def render_scene(cfg: CohortConfig, video_id: str, subject: str, view: str) -> d
             knee_rom_deg=(3.0, 3.0),
             ankle_rom_deg=(2.0, 2.0),
         )
-        w2 = gaitsim.simulate_walk(stand, duration, cfg.fps, rng)
+        w2 = gait_motion.simulate_walk(stand, duration, cfg.fps, rng)
         j2 = w2.joints.copy()
         j2[..., 0] -= j2[:1, :, 0].mean()
         d2 = distance * float(rng.uniform(1.6, 2.4))
