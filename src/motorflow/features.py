@@ -1013,7 +1013,7 @@ def _gait_features(
             "frontal view: spatial features and sagittal angles are not observable (NaN)"
         )
         f.update(_frontal_features(kp, cycles, steps, w.fps, label_free))
-    void_all = _checks(w, cfg, f)
+    void_all = _checks(w, cfg, f, label_free)
     if void_all:
         return _failed_with_events(void_all, info, events)
     return GaitResult(features=f, info=info, events=events, curves=curves)
@@ -1137,11 +1137,12 @@ def _events(
         ic, to = _label_free_side_events(heel, toe, hips[:, 0], w.fwd, scale0, fps, valid)
     elif label_free:
         # Frontal: the leading foot stands lower in the image walking towards the camera
-        # (nearer), higher walking away; the feet's vertical separation peaks once per step.
-        y_fwd = np.full(w.n, 1.0 if w.info["direction"] == "towards" else -1.0)
-        heel = {s: w.J(w.first(s, heel_order))[:, 1] for s in SIDES}
-        toe = {s: w.J(w.first(s, toe_order))[:, 1] for s in SIDES}
-        ic, to = _label_free_side_events(heel, toe, hips[:, 1], y_fwd, scale0, fps, valid, True)
+        # (nearer), higher walking away, so the feet's signed vertical separation swings
+        # once per stride; its phase gives the contacts (see _phase_events).
+        ahead = 1.0 if w.info["direction"] == "towards" else -1.0
+        y = {s: w.J(w.first(s, ("ankle", "heel", "toe")))[:, 1] for s in SIDES}
+        ic = _phase_events(ahead * (y["left"] - y["right"]) / scale0, fps, valid)
+        to = {s: np.array([]) for s in SIDES}
     else:
         for s in SIDES:
             pts = np.stack([w.J(p) for p in w.foot_pts[s]], 1)  # (T, P, 2)
@@ -1149,6 +1150,35 @@ def _events(
             sp = np.nanmin(np.linalg.norm(v, axis=-1), axis=1) / scale0
             ic[s], to[s] = _still_events(sp, fps, cfg, valid)
     return ic, to
+
+
+def _phase_events(sep: np.ndarray, fps: float, valid: np.ndarray) -> dict[str, np.ndarray]:
+    """Initial contacts from a signed once-per-stride separation (> 0: the left foot leads):
+    band-passed around its dominant stride frequency (0.5–1.6 ×, zero-phase Butterworth),
+    its maxima are left contacts and its minima right ones.  Distant feet jitter and a heel
+    lifting at push-off (two separation peaks per step seen walking away) are outside the
+    band; the contacts alternate by construction, so the checks' independent cadence must
+    confirm them (see _checks)."""
+    empty = {s: np.array([]) for s in SIDES}
+    x = np.where(valid, sep, np.nan)
+    ok = np.flatnonzero(np.isfinite(x))
+    if len(ok) < 1.5 * fps:
+        return empty
+    a, b = ok[0], ok[-1] + 1
+    y = _interp_nan(x[a:b])
+    f0 = _stride_frequency(y, fps)
+    if not np.isfinite(f0) or len(y) < 3 * fps / f0 / 2:
+        return empty
+    sos = signal.butter(2, [0.5 * f0, min(1.6 * f0, 0.45 * fps)], btype="band", fs=fps,
+                        output="sos")  # fmt: skip
+    z = signal.sosfiltfilt(sos, y - y.mean())
+    dist = max(1, int(0.6 * fps / f0))
+    out = {}
+    for side, sign in (("left", 1.0), ("right", -1.0)):
+        peaks, _ = signal.find_peaks(sign * z, distance=dist)
+        peaks = [i for i in peaks if valid[a + i]]
+        out[side] = np.array([(a + _parabolic(sign * z, int(i))) / fps for i in peaks])
+    return out
 
 
 def _leg_length(w: _Walk, ic: dict[str, np.ndarray], to: dict[str, np.ndarray]) -> None:
@@ -1365,7 +1395,7 @@ def _sagittal(
     return curves
 
 
-def _checks(w: _Walk, cfg: FeatureConfig, f: dict[str, float]) -> str:
+def _checks(w: _Walk, cfg: FeatureConfig, f: dict[str, float], label_free: bool = False) -> str:
     """An independent cadence and the relations between the features.  A row that fails
     them is never published: the events behind it are wrong (typically leg-label errors
     adding or dropping contacts), so every feature built on them is NaN.  Returns the
@@ -1377,6 +1407,12 @@ def _checks(w: _Walk, cfg: FeatureConfig, f: dict[str, float]) -> str:
     info["cadence_label_free"] = round(free, 2) if np.isfinite(free) else None
     problems: list[tuple[str, tuple]] = []
     cad = f["cadence_steps_per_min"]
+    if label_free and info["view"] == "frontal" and not np.isfinite(free):
+        # Contacts from the separation's phase alternate by construction: unconfirmed, void.
+        problems.append((
+            "no cadence from the feet's separation confirms the contacts from its phase",
+            GAIT_COLUMNS,
+        ))  # fmt: skip
     if np.isfinite(free) and abs(cad / free - 1.0) > cfg.max_cadence_disagreement:
         problems.append((
             f"cadence from the gait events {cad:.1f} steps/min disagrees with the foot "
