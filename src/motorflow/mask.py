@@ -11,11 +11,11 @@ that ship in the mediapipe 0.10.21 wheel (nothing is downloaded):
             upright people close to the camera (video calls).
 
 Default ``pose``, measured against exact figure masks (median IoU per clip, through H.264):
-12 synth.draw_person walkers over cluttered rooms, upright and rotated up to 180 deg
-(320x240): pose 0.91-0.94 (median 0.93), selfie 0.21-0.89 (median 0.77; landscape model
-0.71); 6 infantsim supine infants (640x480): pose 0.94-0.96, selfie 0.63-0.92.  Selfie
-loses rotated and lying bodies.  Opening/closing or keeping the largest blob changed the
-pose IoU by < 0.002, so both are off by default.
+12 synth.gait_render.draw_person walkers over cluttered rooms, upright and rotated up to
+180 deg (320x240): pose 0.91-0.94 (median 0.93), selfie 0.21-0.89 (median 0.77; landscape
+model 0.71); 6 synth.infant_render supine infants (640x480): pose 0.94-0.96, selfie
+0.63-0.92.  Selfie loses rotated and lying bodies.  Opening/closing or keeping the largest
+blob changed the pose IoU by < 0.002, so both are off by default.
 
 The masks file holds bits only (``np.packbits`` silhouettes, no image pixels): nothing in it
 identifies the person beyond their outline.  Masks are stored at the resolution the models

@@ -270,11 +270,11 @@ def _draw_leg(img, a, scale, look: Look, side: str, f: float) -> None:
     draw_capsule(img, knee, ank, shank[0] * s, shank[1] * s, leg, **kw)
     if look.socks is not None and not covered:
         draw_capsule(img, ank, ank + 0.2 * (knee - ank), 0.042 * s, 0.042 * s,
-                 shade(look.socks, f), **kw)  # fmt: skip
+                     shade(look.socks, f), **kw)  # fmt: skip
     if afo and not covered:  # the shell: calf to foot, over socks/leggings
         shell = shade(_AFO_COLOUR, f)
         draw_capsule(img, ank, ank + 0.7 * (knee - ank), 0.052 * s, 0.058 * s, shell,
-                 outline=max(float(look.edge), 0.85), highlight=look.highlight)  # fmt: skip
+                     outline=max(float(look.edge), 0.85), highlight=look.highlight)  # fmt: skip
         # Velcro strap: a thin band across the top of the shell.
         top, axis = ank + 0.64 * (knee - ank), knee - ank
         across = np.array([-axis[1], axis[0]]) / max(np.hypot(*axis), 1e-6) * 0.06 * s
@@ -287,7 +287,7 @@ def _draw_leg(img, a, scale, look: Look, side: str, f: float) -> None:
     shoe = shade(look.shoes, f)
     draw_capsule(img, heel, toe, 0.035 * s * big, 0.029 * s * big, shoe, **kw)
     draw_capsule(img, ank, 0.5 * (heel + toe), 0.042 * s * big, 0.036 * s * big, shoe,
-             outline=False)  # fmt: skip
+                 outline=False)  # fmt: skip
 
 
 def _draw_skirt(img, a, scale, look: Look, hgt: float) -> None:
