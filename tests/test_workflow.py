@@ -218,6 +218,16 @@ def test_features_code_change_plans_features_and_downstream_only(tiny_run):
     assert jobs["train_fusion_xattn"] == jobs["train_gait_baseline"] == 3
 
 
+def test_synth_code_change_plans_only_what_it_renders(tiny_run):
+    # The walker's drawing re-renders the videos (and what follows), not the sheet; the
+    # cohort module changes both; the infant cohort's modules are no code of the gait task.
+    jobs = planned_after_edit(tiny_run, "src/motorflow/synth/gait_render.py")
+    assert jobs["render_video"] == 12 and "write_cohort_sheet" not in jobs
+    jobs = planned_after_edit(tiny_run, "src/motorflow/synth/gait_cohort.py")
+    assert jobs["render_video"] == 12 and jobs["write_cohort_sheet"] == 1
+    assert planned_after_edit(tiny_run, "src/motorflow/synth/infant_render.py") == {}
+
+
 def test_rewritten_video_replans_only_its_chain_and_the_aggregates(tiny_run):
     video = sorted((tiny_run / "results/synth/videos").glob("*.mp4"))[0]
     original, stat = video.read_bytes(), video.stat()
