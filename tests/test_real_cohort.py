@@ -116,7 +116,9 @@ def cohort_run(tmp_path_factory) -> tuple[Path, pd.DataFrame, float]:
         out = proc.stdout + proc.stderr
         failed = sorted(set(re.findall(r"Error in rule (\w+):", out)))
         logs = sorted(set(re.findall(r"log: (logs/\S+\.log) \(check log", out)))
-        detail = "\n".join(f"{log}: {(wd / log).read_text()[-500:]}" for log in logs)
+        detail = "\n".join(
+            f"{log}: {(wd / log).read_text()[-500:]}" for log in logs if (wd / log).exists()
+        )
         raise AssertionError(
             f"the cohort run failed in rule(s) {failed}:\n{detail}\n{proc.stderr[-3000:]}"
         )
