@@ -1190,8 +1190,22 @@ def train_feature_baseline(
     }
     tr = [v for v in data.train["video_id"] if ok.get(v, False)]
     va = [v for v in data.val["video_id"] if ok.get(v, False)]
+    if len({y[v] for v in tr + va}) < 2:
+        # A small real cohort where most walks give no features: this split's training
+        # videos with features carry one label, so no classifier can be fitted. The model
+        # abstains here (no predictions for the split; train.json says why) rather than
+        # failing the job and, with it, every cohort output.
+        reason = f"split {split}: fewer than two labels among training videos with features"
+        log.warning("%s: the model abstains on this split", reason)
+        return _abstain(model_name, split, data, out_dir, table, cfg, excluded, reason)
     if len({y[v] for v in tr}) < 2:
-        raise TrainError(f"split {split}: fewer than two labels among videos with features")
+        # The inner validation holds the only carriers of a label: C cannot be chosen on
+        # it; the grid's middle value is fitted on training + validation.
+        log.warning("split %s: one label among training videos with features; C not chosen", split)
+        va_for_c: list[str] = []
+        tr_for_c = tr + va
+    else:
+        va_for_c, tr_for_c = va, tr
 
     def make(c: float) -> Pipeline:
         return Pipeline(
@@ -1209,10 +1223,12 @@ def train_feature_baseline(
 
     scores = {}
     for c in cfg.C:
-        if va:
-            pipe = make(c).fit(feats.loc[tr, cols], [y[v] for v in tr])
+        if va_for_c:
+            pipe = make(c).fit(feats.loc[tr_for_c, cols], [y[v] for v in tr_for_c])
             scores[c] = float(
-                _balanced_accuracy([y[v] for v in va], pipe.predict(feats.loc[va, cols]))
+                _balanced_accuracy(
+                    [y[v] for v in va_for_c], pipe.predict(feats.loc[va_for_c, cols])
+                )
             )
         else:
             scores[c] = 0.0
@@ -1250,6 +1266,38 @@ def train_feature_baseline(
     }
     with atomic_path(out_dir / "selection.tsv") as tmp:
         history.to_csv(tmp, sep="\t", index=False)
+    write_json(info, out_dir / "train.json")
+    return info
+
+
+def _abstain(model_name, split, data, out_dir, table, cfg, excluded, reason) -> dict:
+    """The declared outputs of a feature baseline that cannot be fitted on ``split``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out_dir / "model.pkl") as tmp:
+        blob = {"pipeline": None, "columns": [], "labels": table.labels, "abstain": reason}
+        tmp.write_bytes(pickle.dumps(blob, protocol=4))
+    with atomic_path(out_dir / "importance.tsv") as tmp:
+        pd.DataFrame(columns=["feature", "importance"]).to_csv(tmp, sep="\t", index=False)
+    with atomic_path(out_dir / "selection.tsv") as tmp:
+        pd.DataFrame(columns=["C", "val_balanced_accuracy"]).to_csv(tmp, sep="\t", index=False)
+    info = {
+        "model": model_name,
+        "split": split,
+        "abstain": reason,
+        "n_train_videos": 0,
+        "n_val_videos": 0,
+        "n_train_subjects": int(data.train["subject_id"].nunique()),
+        "n_val_subjects": int(data.val["subject_id"].nunique()),
+        "train_subjects": sorted(set(data.train["subject_id"])),
+        "val_subjects": sorted(set(data.val["subject_id"])),
+        "skipped_videos": {**data.skipped, **excluded},
+        "best_C": None,
+        "features": [],
+        "deviation_reference": "",
+        "params": {model_name: {"C_grid": list(cfg.C)}},
+        "device": "cpu",
+    }
     write_json(info, out_dir / "train.json")
     return info
 
@@ -1414,18 +1462,25 @@ def predict(
     skipped: dict[str, str] = {}
     if model_name in FEATURE_BASELINES:
         blob = pickle.loads((model_dir / "model.pkl").read_bytes())
-        feats, _, _ = baseline_features(model_name, test, data, reference_label)
+        if test.empty:  # every test video was left out upstream (e.g. by the cleaning QC)
+            feats = pd.DataFrame(columns=["status", "reason"])
+        else:
+            feats, _, _ = baseline_features(model_name, test, data, reference_label)
         ok = feats["status"] == "ok"
         kind = model_name.removesuffix("_baseline")
         for v in feats.index[~ok]:
             skipped[v] = f"no {kind} features: {feats.at[v, 'reason']}"
+        if blob["pipeline"] is None:  # abstained on this split (train_feature_baseline)
+            skipped.update({v: blob["abstain"] for v in feats.index[ok]})
+            ok = pd.Series(False, index=feats.index)
         test = test[test["video_id"].isin(feats.index[ok])].reset_index(drop=True)
         probs = (
             blob["pipeline"].predict_proba(feats.loc[list(test["video_id"]), blob["columns"]])
             if len(test)
             else np.zeros((0, len(table.labels)))
         )
-        probs = _full_probs(probs, blob["pipeline"].classes_, len(table.labels))
+        if blob["pipeline"] is not None:
+            probs = _full_probs(probs, blob["pipeline"].classes_, len(table.labels))
     else:
         model, ckpt = load_model(model_dir / "model.pt")
         clip = TrainConfig.from_mapping(ckpt["training"]).clip
