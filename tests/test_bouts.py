@@ -147,18 +147,11 @@ def test_shared_clinic_walk_a_segments_into_three_round_trips():
 
 @needs_clinic
 @pytest.mark.parametrize("name", ["clinic_walk_a.csv", "clinic_walk_b.csv"])
-def test_shared_clinic_walks_give_consistent_features_or_a_reason(name):
+def test_shared_clinic_walks_give_consistent_temporal_and_frontal_features(name):
     # As the workflow runs them: imported, cleaned, then the features stage.
     pose = importers.load_keypoints(CLINIC / name, frame_size=(720, 1080))
     result = features.gait_features(clean.clean_pose(pose, clean.CleanConfig())[0])
     f, info = result.features, result.info
-    if name == "clinic_walk_b.csv" and info["status"] != "ok":
-        # 9 s with 46 dropped frames and one 4-s pass: the contacts of its cleaned pose
-        # disagree with each other; no number, every bout's reason.
-        assert all(np.isnan(v) for v in f.values())
-        for b in info["bouts"]:
-            assert b["reason"] in info["reason"]
-        return
     assert info["status"] == "ok", info["reason"]
     assert features.consistency_problems(f) == []
     ok = [b for b in info["bouts"] if b["status"] == "ok"]

@@ -512,14 +512,24 @@ def label_free_cadence(
     if vertical_only:
         # From the front, a heel lifting at push-off (seen walking away) nears the leading
         # foot's height: two separation peaks per step, a strong harmonic at twice the step
-        # frequency, so no harmonic is taken.  Instead the signed separation (which foot
-        # leads: once per stride) must confirm the step frequency; else there is none.
-        step = float(60.0 * np.interp(_parabolic(p, i), np.arange(len(f)), f))
+        # frequency.  The signed separation (which foot leads: once per stride) says which
+        # peak is the steps': the separation's spectrum must hold a peak within 10 % of
+        # twice the stride frequency with at least a quarter of the band's greatest power;
+        # else there is no label-free cadence.
         signed = diff[:, 1] / scale
         signed = np.where(valid, signed, np.nan)[ok[0] : ok[-1] + 1]
-        stride = 2.0 * 60.0 * _stride_frequency(signed, fps)
-        agree = np.isfinite(stride) and abs(step / stride - 1.0) <= 0.1
-        return step if agree else float("nan")
+        stride_hz = _stride_frequency(signed, fps)
+        if not np.isfinite(stride_hz):
+            return float("nan")
+        near = np.flatnonzero(np.abs(f / (2.0 * stride_hz) - 1.0) <= 0.1)
+        near = near[(f[near] >= 0.5) & (f[near] <= 4.0)]
+        if not near.size:
+            return float("nan")
+        j = near[int(np.argmax(p[near]))]
+        local = 0 < j < len(p) - 1 and p[j] >= p[j - 1] and p[j] >= p[j + 1]
+        if not local or p[j] < 0.25 * p[i]:
+            return float("nan")
+        return float(60.0 * np.interp(_parabolic(p, j), np.arange(len(f)), f))
     # Unequal left and right steps (hemiplegia) add a once-per-stride component that can
     # outweigh the steps: the step frequency is then the strong harmonic at twice it.
     j = int(np.argmin(np.abs(f - 2 * f[i])))
