@@ -215,14 +215,21 @@ def segment(pose: PoseData, cfg: BoutConfig | None = None) -> tuple[list[Segment
                 walks[-1].stop = b  # the same bout across a flicker or a slower second
             else:
                 walks.append(Segment("walk", a, b, view, direction))
-    walks = [p for w in walks for p in _split_at_reversal(w, sig, fps, min_bout)]
+    walks = [
+        p
+        for w in walks
+        for p in (_split_at_reversal(w, sig, fps, min_bout) if w.view == "frontal" else [w])
+    ]
     out: list[Segment] = []
     for k, w in enumerate(walks):
         out.append(w)
         if k + 1 == len(walks):
             break
         nxt = walks[k + 1]
-        turned = nxt.direction != w.direction or _reverses(sig.facing, w, nxt)
+        # The facing is the shoulders' width from the front: it says a turn between two
+        # frontal bouts only (from the side it is near zero and its sign is noise).
+        frontal = w.view == nxt.view == "frontal"
+        turned = nxt.direction != w.direction or (frontal and _reverses(sig.facing, w, nxt))
         if turned and (nxt.start - w.stop) <= cfg.max_turn_s * fps:
             a, b = _turn_span(sig.facing, w, nxt, fps)
             w.stop, nxt.start = a, b

@@ -744,9 +744,15 @@ def gait_features(
         walks = [s for s in segments if s.kind == "walk"]
         turns = [s for s in segments if s.kind == "turn"]
         fps = float(pose.fps)
-        if len(walks) > 1 or any(w.view == "frontal" for w in walks):
+        frontal = any(w.view == "frontal" for w in walks)
+        result = None
+        if len(walks) > 1 or frontal:
             result = _bout_features(pose, cfg, joints, height_cm, walks)
-        else:
+            if result.info["status"] != "ok" and not frontal:
+                # Side-view passes too short on their own (a slow walker's pause cuts one
+                # pass in two): the whole recording, whose stops are handled frame by frame.
+                result = None
+        if result is None:
             result = _walk_features(pose, cfg, joints, height_cm)
             result.info["n_bouts"] = int(result.info["status"] == "ok")
             if len(walks) == 1:
