@@ -72,9 +72,6 @@ class Segment:
     direction: str = ""  # walk: "towards", "away", "left", "right"
     steps: int | None = None  # turn: foot lifts during the turn
 
-    def seconds(self, fps: float) -> tuple[float, float]:
-        return self.start / fps, self.stop / fps
-
     def to_dict(self, fps: float) -> dict:
         out = {
             "kind": self.kind,
@@ -114,7 +111,7 @@ def _runs(values: np.ndarray) -> list[tuple[int, int, object]]:
 
 @dataclass
 class Signals:
-    """Per-frame signals the segmentation rests on (kept for the QC figure)."""
+    """Per-frame signals the segmentation rests on."""
 
     scale: np.ndarray  # trunk length, px
     lateral: np.ndarray  # sideways progression, trunk lengths/s (image right +)
@@ -296,9 +293,8 @@ def _turn_span(facing: np.ndarray, a: Segment, b: Segment, fps: float) -> tuple[
     view) the turn is the gap between the bouts' progressions.
     """
     lo, hi = a.stop, b.start
-    fa = np.nanmedian(facing[a.start : a.stop])
-    fb = np.nanmedian(facing[b.start : b.stop])
-    if np.isfinite(fa - fb) and abs(fa - fb) > 0.1 and np.sign(fa) != np.sign(fb):
+    if _reverses(facing, a, b):
+        fa, fb = _level(facing, a), _level(facing, b)
         i0 = a.start + (a.stop - a.start) // 2
         i1 = b.stop - (b.stop - b.start) // 2
         x = np.clip((facing[i0:i1] - (fa + fb) / 2) / ((fa - fb) / 2), -1.0, 1.0)
