@@ -54,7 +54,7 @@ from torch.nn import functional as F
 
 from motorflow import features as featlib
 from motorflow import folds as foldlib
-from motorflow import gradcam
+from motorflow import gradcam, registry
 from motorflow import movement as movelib
 from motorflow.config import config_from_mapping
 from motorflow.models import (
@@ -74,17 +74,8 @@ from motorflow.skeleton import INDEX, JOINT_NAMES, flip_permutation
 
 log = logging.getLogger("motorflow.train")
 
-MODELS = (
-    "stgcn",
-    "two_stream_skeleton",
-    "gait_baseline",
-    "fusion_xattn",
-    "movement_baseline",
-    "two_stream_rgbflow",
-    "rgbflow_spatial",
-    "rgbflow_temporal",
-)
-FEATURE_BASELINES = ("gait_baseline", "movement_baseline")
+MODELS = registry.NAMES
+FEATURE_BASELINES = registry.family("features")
 # Paper B's ablation: the fused network and each stream alone (RGBFlowConfig.streams).
 RGBFLOW_STREAMS = {
     "two_stream_rgbflow": "both",

@@ -7,7 +7,7 @@ import pandas as pd
 from snakemake.utils import validate
 
 from motorflow import folds as foldlib
-from motorflow import importers
+from motorflow import importers, registry
 from motorflow import sheet as sheetlib
 from motorflow.synth import gait_cohort, infant_cohort
 
@@ -46,7 +46,7 @@ SPLITS = foldlib.split_names(CV, samples["subject_id"])
 MODELS = list(config["models"].get("run", ["stgcn"]))
 # Paper B's video preprocessing (mask -> align -> flow per video).
 PREPROCESS = bool(config["preprocess"]["enabled"])
-RGBFLOW_MODELS = ("two_stream_rgbflow", "rgbflow_spatial", "rgbflow_temporal")
+RGBFLOW_MODELS = registry.family("rgbflow")
 SKELETON_INPUT = config["models"].get("skeleton_input", "clean")
 if not PREPROCESS:
     needs = [m for m in MODELS if m in RGBFLOW_MODELS]
@@ -143,6 +143,7 @@ CODE = {
     # module retrains the feature-based models but not the ST-GCN.
     "stgcn": [
         f"{SRC}/train.py",
+        f"{SRC}/registry.py",
         f"{SRC}/config.py",
         f"{SRC}/folds.py",
         f"{SRC}/models/graph.py",
@@ -152,10 +153,21 @@ CODE = {
     ],
     "two_stream_skeleton": [f"{SRC}/models/two_stream.py"],
     "gradcam": [f"{SRC}/gradcam.py"],
-    "gait_baseline": [f"{SRC}/train.py", f"{SRC}/folds.py", f"{SRC}/features.py"],
-    "movement_baseline": [f"{SRC}/train.py", f"{SRC}/folds.py", f"{SRC}/movement.py"],
+    "gait_baseline": [
+        f"{SRC}/train.py",
+        f"{SRC}/registry.py",
+        f"{SRC}/folds.py",
+        f"{SRC}/features.py",
+    ],
+    "movement_baseline": [
+        f"{SRC}/train.py",
+        f"{SRC}/registry.py",
+        f"{SRC}/folds.py",
+        f"{SRC}/movement.py",
+    ],
     "two_stream_rgbflow": [
         f"{SRC}/train.py",
+        f"{SRC}/registry.py",
         f"{SRC}/folds.py",
         f"{SRC}/models/rgbflow.py",
         f"{SRC}/flow.py",
@@ -163,7 +175,12 @@ CODE = {
     "fusion_xattn": [f"{SRC}/models/fusion.py", f"{SRC}/features.py", f"{SRC}/gradcam.py"],
     "evaluate": [f"{SRC}/evaluate.py"],
     # train.py: the RGB/flow ablations are logged with the two_stream_rgbflow section.
-    "track": [f"{SRC}/tracking.py", f"{SRC}/provenance.py", f"{SRC}/train.py"],
+    "track": [
+        f"{SRC}/tracking.py",
+        f"{SRC}/provenance.py",
+        f"{SRC}/train.py",
+        f"{SRC}/registry.py",
+    ],
     "export": [f"{SRC}/export.py", f"{SRC}/poseio.py"],
     "summary": [
         f"{SRC}/summary.py",
