@@ -19,3 +19,9 @@ def test_training_lists_equal_registry():
     assert train.MODELS == registry.NAMES
     assert train.FEATURE_BASELINES == registry.family("features")
     assert tuple(train.RGBFLOW_STREAMS) == registry.family("rgbflow")
+
+
+def test_task_checks_read_the_registry():
+    assert registry.not_for_task(registry.NAMES, "gait") == ["movement_baseline"]
+    assert registry.not_for_task(registry.NAMES, "infant") == ["fusion_xattn", "gait_baseline"]
+    assert registry.not_for_task(["stgcn", "two_stream_rgbflow"], "infant") == []

@@ -8,13 +8,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+TASKS: tuple[str, ...] = ("gait", "infant")
+
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A model's name and family (skeleton, features, fusion or rgbflow)."""
+    """A model's name, family (skeleton, features, fusion or rgbflow) and the tasks it
+    applies to (the gait baseline and the fusion need gait features, the movement baseline
+    the infant movement features)."""
 
     name: str
     family: str
+    tasks: tuple[str, ...] = TASKS
 
 
 SPECS: dict[str, ModelSpec] = {
@@ -22,9 +27,9 @@ SPECS: dict[str, ModelSpec] = {
     for spec in (
         ModelSpec("stgcn", "skeleton"),
         ModelSpec("two_stream_skeleton", "skeleton"),
-        ModelSpec("gait_baseline", "features"),
-        ModelSpec("fusion_xattn", "fusion"),
-        ModelSpec("movement_baseline", "features"),
+        ModelSpec("gait_baseline", "features", tasks=("gait",)),
+        ModelSpec("fusion_xattn", "fusion", tasks=("gait",)),
+        ModelSpec("movement_baseline", "features", tasks=("infant",)),
         ModelSpec("two_stream_rgbflow", "rgbflow"),
         ModelSpec("rgbflow_spatial", "rgbflow"),
         ModelSpec("rgbflow_temporal", "rgbflow"),
@@ -36,3 +41,8 @@ NAMES = tuple(SPECS)
 def family(name: str) -> tuple[str, ...]:
     """The names of the models of one family, in registry order."""
     return tuple(spec.name for spec in SPECS.values() if spec.family == name)
+
+
+def not_for_task(names: list[str] | tuple[str, ...], task: str) -> list[str]:
+    """The models among ``names`` that do not apply to ``task``, sorted."""
+    return sorted(name for name in names if task not in SPECS[name].tasks)

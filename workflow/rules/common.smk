@@ -55,8 +55,7 @@ if not PREPROCESS:
         raise ValueError(f"{what} needs the video preprocessing: set preprocess.enabled: true")
 if PREPROCESS and config["pose"]["backend"] != "mediapipe":
     raise ValueError("preprocess.enabled needs videos (pose.backend: mediapipe), not keypoint files")
-GAIT_ONLY = {"gait_baseline", "fusion_xattn"}
-wrong = sorted(set(MODELS) & (GAIT_ONLY if INFANT else {"movement_baseline"}))
+wrong = registry.not_for_task(MODELS, TASK)
 if wrong:
     raise ValueError(f"models.run: {', '.join(wrong)} do not apply to data.task {TASK}")
 # Fail before any job starts if the folds cannot be made (a subject with two labels under
@@ -317,7 +316,7 @@ def eval_inputs(wildcards):
         "code": CODE[wildcards.model] + CODE["evaluate"],
         "info": f"{train_dir}/train.json",
     }
-    if wildcards.model in ("gait_baseline", "movement_baseline"):
+    if wildcards.model in registry.family("features"):
         inputs["model"] = f"{train_dir}/model.pkl"
         inputs["tables"] = expand("results/features/{video_id}.parquet", video_id=VIDEOS)
     else:
