@@ -25,3 +25,8 @@ def test_task_checks_read_the_registry():
     assert registry.not_for_task(registry.NAMES, "gait") == ["movement_baseline"]
     assert registry.not_for_task(registry.NAMES, "infant") == ["fusion_xattn", "gait_baseline"]
     assert registry.not_for_task(["stgcn", "two_stream_rgbflow"], "infant") == []
+
+
+def test_every_network_rebuilds_from_its_checkpoint_by_name():
+    networks = set(registry.NAMES) - set(registry.family("features"))
+    assert set(train.NETWORKS) == networks

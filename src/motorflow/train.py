@@ -927,25 +927,44 @@ def train_rgbflow_model(
     )  # fmt: skip
 
 
+# How a checkpoint rebuilds its network: the checkpoint names its model and carries the
+# network's config, the label list and (fusion) its feature columns, so this is all it takes.
+def _rgbflow_net(ckpt: dict) -> nn.Module:
+    net = RGBFlowTraining.from_mapping(_flat_net(ckpt["net"])).net
+    return TwoStreamRGBFlow(net, len(ckpt["labels"]))
+
+
+def _stgcn_net(ckpt: dict) -> nn.Module:
+    adjacency = SkeletonGraph.default().adjacency
+    return STGCN(STGCNConfig.from_mapping(ckpt["net"]), len(ckpt["labels"]), adjacency)
+
+
+def _two_stream_net(ckpt: dict) -> nn.Module:
+    net = TwoStreamTraining.from_mapping(_flat_net(ckpt["net"])).net
+    return TwoStreamSkeleton(net, len(ckpt["labels"]), SkeletonGraph.default().adjacency)
+
+
+def _fusion_net(ckpt: dict) -> nn.Module:
+    net = FusionTraining.from_mapping(_flat_net(ckpt["net"])).net
+    adjacency = SkeletonGraph.default().adjacency
+    return FusionXAttn(net, len(ckpt["labels"]), adjacency, len(ckpt["feature_columns"]))
+
+
+NETWORKS: dict[str, Callable[[dict], nn.Module]] = {
+    "stgcn": _stgcn_net,
+    "two_stream_skeleton": _two_stream_net,
+    "fusion_xattn": _fusion_net,
+    **{name: _rgbflow_net for name in registry.family("rgbflow")},
+}
+
+
 def load_model(path: str | Path) -> tuple[nn.Module, dict]:
     """A trained network (any model but the feature baselines) and its checkpoint."""
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    graph = SkeletonGraph.default()
-    n = len(ckpt["labels"])
-    if ckpt["model"] in RGBFLOW_STREAMS:
-        net = RGBFlowTraining.from_mapping(_flat_net(ckpt["net"])).net
-        model: nn.Module = TwoStreamRGBFlow(net, n)
-    elif ckpt["model"] == "stgcn":
-        model = STGCN(STGCNConfig.from_mapping(ckpt["net"]), n, graph.adjacency)
-    elif ckpt["model"] == "two_stream_skeleton":
-        model = TwoStreamSkeleton(
-            TwoStreamTraining.from_mapping(_flat_net(ckpt["net"])).net, n, graph.adjacency
-        )
-    elif ckpt["model"] == "fusion_xattn":
-        fcfg = FusionTraining.from_mapping(_flat_net(ckpt["net"]))
-        model = FusionXAttn(fcfg.net, n, graph.adjacency, len(ckpt["feature_columns"]))
-    else:
-        raise TrainError(f"{path}: unknown model {ckpt['model']!r}")
+    build = NETWORKS.get(ckpt.get("model"))
+    if build is None:
+        raise TrainError(f"{path}: unknown model {ckpt.get('model')!r}")
+    model = build(ckpt)
     model.load_state_dict(ckpt["state_dict"])
     model.eval()
     return model, ckpt
