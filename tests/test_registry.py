@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from motorflow import registry, train
@@ -30,3 +31,43 @@ def test_task_checks_read_the_registry():
 def test_every_network_rebuilds_from_its_checkpoint_by_name():
     networks = set(registry.NAMES) - set(registry.family("features"))
     assert set(train.NETWORKS) == networks
+
+
+def test_each_model_reads_its_own_config_section():
+    models = {"stgcn": {"dropout": 0.3}, "two_stream_rgbflow": {"dropout": 0.4}}
+    assert set(train.NET_CONFIGS) == set(registry.NAMES)
+    assert train.net_config("stgcn", models).dropout == 0.3
+    # The RGB/flow ablations share the two-stream network's section.
+    assert train.net_config("rgbflow_temporal", models).net.dropout == 0.4
+    assert train.net_config("gait_baseline", None) == train.BaselineTraining()
+    with pytest.raises(train.TrainError, match="unknown model 'stgcm'"):
+        train.net_config("stgcm", models)
+
+
+@pytest.mark.parametrize(
+    ("model", "trainer", "values", "read"),
+    [
+        ("stgcn", "train_skeleton_model", {"dropout": 0.3}, lambda c: c.dropout),
+        ("two_stream_skeleton", "train_skeleton_model", {"aux_weight": 0.3},
+         lambda c: c.aux_weight),
+        ("gait_baseline", "train_feature_baseline", {"C": [0.3]}, lambda c: c.C[0]),
+        ("rgbflow_spatial", "train_rgbflow_model", {"dropout": 0.3}, lambda c: c.net.dropout),
+    ],
+)  # fmt: skip
+def test_cli_train_runs_each_family_with_its_section(monkeypatch, tmp_path, model, trainer,
+                                                     values, read):  # fmt: skip
+    """`motorflow train` dispatches on the model's family and passes its own section."""
+    from motorflow import cli
+
+    config = tmp_path / "config.yaml"
+    cfg = {"models": {registry.SPECS[model].section: values}}
+    config.write_text(yaml.safe_dump(cfg))
+    calls = []
+    monkeypatch.setattr(cli, "_split_inputs", lambda args: (None, None, cfg))
+    monkeypatch.setattr(train, trainer, lambda *a, **k: calls.append(a) or {"n_train_subjects": 3})
+    argv = ["train", model, "fold0", "--config", str(config), "--results", str(tmp_path)]
+    assert cli.main(argv) == 0
+    (args,) = calls
+    assert args[0] == model
+    net = next(a for a in args if type(a) is train.NET_CONFIGS[model])
+    assert read(net) == 0.3

@@ -283,8 +283,7 @@ def cmd_folds(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from motorflow import features, train
-    from motorflow.models import STGCNConfig
+    from motorflow import features, registry, train
 
     table, splits, cfg = _split_inputs(args)
     mcfg = cfg.get("models", {})
@@ -294,35 +293,24 @@ def cmd_train(args: argparse.Namespace) -> int:
     )  # fmt: skip
     out = Path(args.results) / "train" / args.model / args.split
     ref_label = cfg.get("features", {}).get("reference_label", "I")
-    if args.model == "stgcn":
-        info = train.train_skeleton_model(
-            "stgcn", table, splits, args.split, out, tcfg,
-            STGCNConfig.from_mapping(mcfg.get("stgcn")),
-        )  # fmt: skip
-    elif args.model == "two_stream_skeleton":
-        info = train.train_skeleton_model(
-            "two_stream_skeleton", table, splits, args.split, out, tcfg,
-            train.TwoStreamTraining.from_mapping(mcfg.get("two_stream_skeleton")),
-        )  # fmt: skip
-    elif args.model in train.FEATURE_BASELINES:
+    net = train.net_config(args.model, mcfg)
+    family = registry.SPECS[args.model].family
+    if family == "skeleton":
+        info = train.train_skeleton_model(args.model, table, splits, args.split, out, tcfg, net)
+    elif family == "features":
         info = train.train_feature_baseline(
-            args.model, table, splits, args.split, out,
-            train.BaselineTraining.from_mapping(mcfg.get(args.model)), ref_label,
+            args.model, table, splits, args.split, out, net, ref_label,
             seed=int(mcfg.get("seed", 0)),
         )  # fmt: skip
-    elif args.model in train.RGBFLOW_STREAMS:
-        info = train.train_rgbflow_model(
-            args.model, table, splits, args.split, out, tcfg,
-            train.RGBFlowTraining.from_mapping(mcfg.get("two_stream_rgbflow")),
-        )  # fmt: skip
+    elif family == "rgbflow":
+        info = train.train_rgbflow_model(args.model, table, splits, args.split, out, tcfg, net)
     else:
         interp = Path(args.results) / "interpret" / "stgcn" / args.split
-        fcfg = train.FusionTraining.from_mapping(mcfg.get("fusion_xattn"))
         stgcn = Path(args.results) / "train" / "stgcn" / args.split / "model.pt"
         train.rank_keypoints(table, splits, args.split, stgcn, interp / "importance.tsv",
-                             interp / "importance.png", top_k=fcfg.top_k)  # fmt: skip
+                             interp / "importance.png", top_k=net.top_k)  # fmt: skip
         info = train.train_fusion(
-            table, splits, args.split, out, tcfg, fcfg, interp / "importance.tsv", stgcn,
+            table, splits, args.split, out, tcfg, net, interp / "importance.tsv", stgcn,
             features.FeatureConfig.from_mapping(cfg.get("features", {}).get("gait")), ref_label,
         )  # fmt: skip
     print(f"{out}: trained on {info['n_train_subjects']} subjects")

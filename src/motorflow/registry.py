@@ -13,13 +13,19 @@ TASKS: tuple[str, ...] = ("gait", "infant")
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A model's name, family (skeleton, features, fusion or rgbflow) and the tasks it
-    applies to (the gait baseline and the fusion need gait features, the movement baseline
-    the infant movement features)."""
+    """A model's name, family (skeleton, features, fusion or rgbflow), the tasks it applies
+    to (the gait baseline and the fusion need gait features, the movement baseline the infant
+    movement features) and its section under ``models:`` in the config (the RGB/flow
+    ablations share the two-stream network's)."""
 
     name: str
     family: str
     tasks: tuple[str, ...] = TASKS
+    section: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.section:
+            object.__setattr__(self, "section", self.name)
 
 
 SPECS: dict[str, ModelSpec] = {
@@ -31,8 +37,8 @@ SPECS: dict[str, ModelSpec] = {
         ModelSpec("fusion_xattn", "fusion", tasks=("gait",)),
         ModelSpec("movement_baseline", "features", tasks=("infant",)),
         ModelSpec("two_stream_rgbflow", "rgbflow"),
-        ModelSpec("rgbflow_spatial", "rgbflow"),
-        ModelSpec("rgbflow_temporal", "rgbflow"),
+        ModelSpec("rgbflow_spatial", "rgbflow", section="two_stream_rgbflow"),
+        ModelSpec("rgbflow_temporal", "rgbflow", section="two_stream_rgbflow"),
     )
 }
 NAMES = tuple(SPECS)

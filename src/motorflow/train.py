@@ -37,9 +37,10 @@ import math
 import pickle
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -956,6 +957,24 @@ NETWORKS: dict[str, Callable[[dict], nn.Module]] = {
     "fusion_xattn": _fusion_net,
     **{name: _rgbflow_net for name in registry.family("rgbflow")},
 }
+
+
+# The config class of each model's section under ``models:``.
+NET_CONFIGS: dict[str, type] = {
+    "stgcn": STGCNConfig,
+    "two_stream_skeleton": TwoStreamTraining,
+    "fusion_xattn": FusionTraining,
+    **{name: BaselineTraining for name in registry.family("features")},
+    **{name: RGBFlowTraining for name in registry.family("rgbflow")},
+}
+
+
+def net_config(model_name: str, models: Mapping[str, Any] | None):
+    """The model's network/training config from the ``models:`` section of a config."""
+    if model_name not in NET_CONFIGS:
+        raise TrainError(f"unknown model {model_name!r}; known: {', '.join(NET_CONFIGS)}")
+    section = registry.SPECS[model_name].section
+    return NET_CONFIGS[model_name].from_mapping((models or {}).get(section))
 
 
 def load_model(path: str | Path) -> tuple[nn.Module, dict]:

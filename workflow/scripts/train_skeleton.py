@@ -4,15 +4,10 @@ from pathlib import Path
 
 from motorflow import folds, train
 from motorflow.logs import rule_logging
-from motorflow.models import STGCNConfig
 
 with rule_logging(snakemake.log[0]) as log:
     model = snakemake.rule.removeprefix("train_")
-    net = (
-        STGCNConfig.from_mapping(snakemake.params.net)
-        if model == "stgcn"
-        else train.TwoStreamTraining.from_mapping(snakemake.params.net)
-    )
+    net = train.net_config(model, {model: snakemake.params.net})
     info = train.train_skeleton_model(
         model,
         train.table_from_params(
