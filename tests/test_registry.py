@@ -71,3 +71,10 @@ def test_cli_train_runs_each_family_with_its_section(monkeypatch, tmp_path, mode
     assert args[0] == model
     net = next(a for a in args if type(a) is train.NET_CONFIGS[model])
     assert read(net) == 0.3
+
+
+def test_importance_figures_come_from_the_ranking_models():
+    assert registry.with_importance(registry.NAMES) == [
+        "stgcn", "gait_baseline", "movement_baseline"
+    ]  # fmt: skip
+    assert registry.with_importance(["fusion_xattn", "gait_baseline"]) == ["gait_baseline"]

@@ -15,13 +15,16 @@ TASKS: tuple[str, ...] = ("gait", "infant")
 class ModelSpec:
     """A model's name, family (skeleton, features, fusion or rgbflow), the tasks it applies
     to (the gait baseline and the fusion need gait features, the movement baseline the infant
-    movement features) and its section under ``models:`` in the config (the RGB/flow
-    ablations share the two-stream network's)."""
+    movement features), its section under ``models:`` in the config (the RGB/flow
+    ablations share the two-stream network's) and whether it ranks its inputs
+    (``results/interpret/{name}/importance.png``: Grad-CAM keypoints, or the baselines'
+    feature coefficients)."""
 
     name: str
     family: str
     tasks: tuple[str, ...] = TASKS
     section: str = ""
+    importance: bool = False
 
     def __post_init__(self) -> None:
         if not self.section:
@@ -31,11 +34,11 @@ class ModelSpec:
 SPECS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
-        ModelSpec("stgcn", "skeleton"),
+        ModelSpec("stgcn", "skeleton", importance=True),
         ModelSpec("two_stream_skeleton", "skeleton"),
-        ModelSpec("gait_baseline", "features", tasks=("gait",)),
+        ModelSpec("gait_baseline", "features", tasks=("gait",), importance=True),
         ModelSpec("fusion_xattn", "fusion", tasks=("gait",)),
-        ModelSpec("movement_baseline", "features", tasks=("infant",)),
+        ModelSpec("movement_baseline", "features", tasks=("infant",), importance=True),
         ModelSpec("two_stream_rgbflow", "rgbflow"),
         ModelSpec("rgbflow_spatial", "rgbflow", section="two_stream_rgbflow"),
         ModelSpec("rgbflow_temporal", "rgbflow", section="two_stream_rgbflow"),
@@ -52,3 +55,8 @@ def family(name: str) -> tuple[str, ...]:
 def not_for_task(names: list[str] | tuple[str, ...], task: str) -> list[str]:
     """The models among ``names`` that do not apply to ``task``, sorted."""
     return sorted(name for name in names if task not in SPECS[name].tasks)
+
+
+def with_importance(names: list[str] | tuple[str, ...]) -> list[str]:
+    """The models among ``names`` that write an importance figure, in registry order."""
+    return [name for name in NAMES if name in names and SPECS[name].importance]

@@ -338,13 +338,10 @@ def get_final_outputs():
         *(["results/metrics.json", "results/mlflow/runs.json"] if MODELS else []),
         *(["results/export/mmaction2.pkl"] if MODELS else []),
         *(["results/report/summary.html"] if MODELS else []),
-        *(["results/interpret/stgcn/importance.png"] if "stgcn" in MODELS else []),
     ]
-    outs += [
-        f"results/interpret/{m}/importance.png"
-        for m in ("gait_baseline", "movement_baseline")
-        if m in MODELS
-    ]
+    outs += expand(
+        "results/interpret/{model}/importance.png", model=registry.with_importance(MODELS)
+    )
     if INFANT:
         outs.append("results/features/figures/movement_features.png")
     else:

@@ -11,11 +11,9 @@ rule render_summary:
             "results/eval/{model}/{split}/metrics.json", model=MODELS, split=SPLITS
         ),
         confusion=expand("results/eval/{model}_confusion_subject.png", model=MODELS),
-        interpret=[
-            f"results/interpret/{model}/importance.png"
-            for model in ("stgcn", "gait_baseline", "movement_baseline")
-            if model in MODELS
-        ],
+        interpret=expand(
+            "results/interpret/{model}/importance.png", model=registry.with_importance(MODELS)
+        ),
         table="results/features/features.parquet",
         # Gait task: the cohort's gait curves are drawn from the per-video cycle curves;
         # infant task: the movement-feature figure is embedded as it is.
