@@ -1,5 +1,7 @@
 """The model registry is the one list of model names: the schema and training agree with it."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,7 +24,7 @@ def test_training_lists_equal_registry():
     assert tuple(train.RGBFLOW_STREAMS) == registry.family("rgbflow")
 
 
-def test_task_checks_read_the_registry():
+def test_task_applicability():
     assert registry.not_for_task(registry.NAMES, "gait") == ["movement_baseline"]
     assert registry.not_for_task(registry.NAMES, "infant") == ["fusion_xattn", "gait_baseline"]
     assert registry.not_for_task(["stgcn", "two_stream_rgbflow"], "infant") == []
@@ -33,15 +35,16 @@ def test_every_network_rebuilds_from_its_checkpoint_by_name():
     assert set(train.NETWORKS) == networks
 
 
-def test_each_model_reads_its_own_config_section():
-    models = {"stgcn": {"dropout": 0.3}, "two_stream_rgbflow": {"dropout": 0.4}}
+def test_each_model_builds_its_config_class():
     assert set(train.NET_CONFIGS) == set(registry.NAMES)
-    assert train.net_config("stgcn", models).dropout == 0.3
-    # The RGB/flow ablations share the two-stream network's section.
-    assert train.net_config("rgbflow_temporal", models).net.dropout == 0.4
+    assert train.net_config("stgcn", {"dropout": 0.3}).dropout == 0.3
+    assert train.net_config("rgbflow_temporal", {"dropout": 0.4}).net.dropout == 0.4
     assert train.net_config("gait_baseline", None) == train.BaselineTraining()
     with pytest.raises(train.TrainError, match="unknown model 'stgcm'"):
-        train.net_config("stgcm", models)
+        train.net_config("stgcm", {})
+    # The RGB/flow ablations share the two-stream network's section.
+    sections = {registry.SPECS[m].section for m in registry.family("rgbflow")}
+    assert sections == {"two_stream_rgbflow"}
 
 
 @pytest.mark.parametrize(
@@ -78,3 +81,20 @@ def test_importance_figures_come_from_the_ranking_models():
         "stgcn", "gait_baseline", "movement_baseline"
     ]  # fmt: skip
     assert registry.with_importance(["fusion_xattn", "gait_baseline"]) == ["gait_baseline"]
+
+
+@pytest.mark.parametrize(
+    ("configfile", "model"),
+    [("config/infant.yaml", "gait_baseline"), ("config/tiny.yaml", "movement_baseline")],
+)
+def test_workflow_refuses_a_model_of_the_other_task(tmp_path, configfile, model):
+    """The planning check reads the registry's tasks: it names the model and the task."""
+    extra = tmp_path / "models.yaml"
+    extra.write_text(yaml.safe_dump({"models": {"run": ["stgcn", model]}}))
+    snakemake = Path(sys.executable).with_name("snakemake")
+    done = subprocess.run(
+        [str(snakemake), "-n", "--configfile", configfile, str(extra)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert f"models.run: {model} do not apply to data.task" in done.stdout + done.stderr

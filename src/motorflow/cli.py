@@ -293,8 +293,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     )  # fmt: skip
     out = Path(args.results) / "train" / args.model / args.split
     ref_label = cfg.get("features", {}).get("reference_label", "I")
-    net = train.net_config(args.model, mcfg)
-    family = registry.SPECS[args.model].family
+    spec = registry.SPECS[args.model]
+    net = train.net_config(args.model, mcfg.get(spec.section))
+    family = spec.family
     if family == "skeleton":
         info = train.train_skeleton_model(args.model, table, splits, args.split, out, tcfg, net)
     elif family == "features":
@@ -304,7 +305,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         )  # fmt: skip
     elif family == "rgbflow":
         info = train.train_rgbflow_model(args.model, table, splits, args.split, out, tcfg, net)
-    else:
+    else:  # fusion: ranks the keypoints on the split's ST-GCN first
         interp = Path(args.results) / "interpret" / "stgcn" / args.split
         stgcn = Path(args.results) / "train" / "stgcn" / args.split / "model.pt"
         train.rank_keypoints(table, splits, args.split, stgcn, interp / "importance.tsv",

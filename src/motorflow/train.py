@@ -969,12 +969,12 @@ NET_CONFIGS: dict[str, type] = {
 }
 
 
-def net_config(model_name: str, models: Mapping[str, Any] | None):
-    """The model's network/training config from the ``models:`` section of a config."""
+def net_config(model_name: str, values: Mapping[str, Any] | None):
+    """The model's network/training config from the values of its own section under
+    ``models:`` (``registry.SPECS[model_name].section``)."""
     if model_name not in NET_CONFIGS:
         raise TrainError(f"unknown model {model_name!r}; known: {', '.join(NET_CONFIGS)}")
-    section = registry.SPECS[model_name].section
-    return NET_CONFIGS[model_name].from_mapping((models or {}).get(section))
+    return NET_CONFIGS[model_name].from_mapping(values)
 
 
 def load_model(path: str | Path) -> tuple[nn.Module, dict]:

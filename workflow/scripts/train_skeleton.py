@@ -7,7 +7,7 @@ from motorflow.logs import rule_logging
 
 with rule_logging(snakemake.log[0]) as log:
     model = snakemake.rule.removeprefix("train_")
-    net = train.net_config(model, {model: snakemake.params.net})
+    net = train.net_config(model, snakemake.params.net)
     info = train.train_skeleton_model(
         model,
         train.table_from_params(
