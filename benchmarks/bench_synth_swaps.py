@@ -37,9 +37,10 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from motorflow import clean, pose, validate
+from motorflow import clean, pose
 from motorflow.poseio import load_pose, write_json
 from motorflow.synth import gait_cohort, gait_render
+from motorflow.validate import pose as validate
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,7 +7,7 @@ import pytest
 from motorflow import clean, features, flow, folds, movement
 from motorflow.bouts import BoutConfig
 from motorflow.config import config_from_mapping
-from motorflow.train import TrainConfig
+from motorflow.train.config import TrainConfig
 
 SECTIONS = [
     (clean.CleanConfig, "clean"),

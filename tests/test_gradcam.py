@@ -13,7 +13,8 @@ from motorflow.gradcam import (
     plot_skeleton_importance,
     rank_joints,
 )
-from motorflow.models import STGCN, SkeletonGraph, STGCNConfig
+from motorflow.models.graph import SkeletonGraph
+from motorflow.models.stgcn import STGCN, STGCNConfig
 from motorflow.skeleton import INDEX, JOINT_NAMES
 
 V = len(JOINT_NAMES)

@@ -6,18 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from motorflow.models import (
-    HEAD_TO_TORSO,
-    STGCN,
-    FusionXAttn,
-    FusionXAttnConfig,
-    SkeletonGraph,
-    STGCNConfig,
-    TwoStreamSkeleton,
-    TwoStreamSkeletonConfig,
-    motion_input,
-    spatial_adjacency,
-)
+from motorflow.models.fusion import FusionXAttn, FusionXAttnConfig
+from motorflow.models.graph import HEAD_TO_TORSO, SkeletonGraph, spatial_adjacency
+from motorflow.models.stgcn import STGCN, STGCNConfig
+from motorflow.models.two_stream import TwoStreamSkeleton, TwoStreamSkeletonConfig, motion_input
 from motorflow.skeleton import BONES, INDEX, JOINT_NAMES, flip_permutation
 
 V = len(JOINT_NAMES)

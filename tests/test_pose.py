@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from motorflow import clean, pose, validate
+from motorflow import clean, pose
 from motorflow.poseio import TEMP_SUFFIX, load_pose
 from motorflow.skeleton import INDEX
 from motorflow.synth import gait_cohort, gait_render
+from motorflow.validate import pose as validate
 from motorflow.video import VideoWriter
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -37,7 +37,7 @@ needs_slurm = pytest.mark.skipif(
 )
 
 # The rules that train torch models and so pick the GPU with models.device: auto
-# (motorflow.train.pick_device); every other rule runs on the CPU.
+# (motorflow.train.loop.pick_device); every other rule runs on the CPU.
 TORCH_TRAINING = {
     "train_stgcn",
     "train_two_stream_skeleton",

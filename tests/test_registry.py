@@ -1,5 +1,6 @@
 """The model registry is the one list of model names: the schema and training agree with it."""
 
+import importlib
 import subprocess
 import sys
 from pathlib import Path
@@ -7,7 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from motorflow import registry, train
+from motorflow import registry
+from motorflow.data.table import TrainError
+from motorflow.train.baselines import BaselineTraining
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -18,10 +21,16 @@ def test_schema_enum_equals_registry():
     assert sorted(enum) == sorted(registry.NAMES)
 
 
-def test_training_lists_equal_registry():
-    assert train.MODELS == registry.NAMES
-    assert train.FEATURE_BASELINES == registry.family("features")
-    assert tuple(train.RGBFLOW_STREAMS) == registry.family("rgbflow")
+def test_rgbflow_ablations_name_their_streams():
+    streams = {m: registry.SPECS[m].streams for m in registry.family("rgbflow")}
+    assert streams == {
+        "two_stream_rgbflow": "both", "rgbflow_spatial": "spatial", "rgbflow_temporal": "temporal"
+    }  # fmt: skip
+    assert registry.net_config("rgbflow_spatial", None).for_model(
+        "rgbflow_spatial"
+    ).net.streams == ("spatial")
+    with pytest.raises(TrainError, match="not an RGB/flow model: stgcn"):
+        registry.net_config("two_stream_rgbflow", None).for_model("stgcn")
 
 
 def test_task_applicability():
@@ -31,17 +40,22 @@ def test_task_applicability():
 
 
 def test_every_network_rebuilds_from_its_checkpoint_by_name():
-    networks = set(registry.NAMES) - set(registry.family("features"))
-    assert set(train.NETWORKS) == networks
+    """Each network's family module rebuilds it from a checkpoint (checkpoint.load_model)."""
+    for name in set(registry.NAMES) - set(registry.family("features")):
+        module = importlib.import_module(registry.SPECS[name].module)
+        assert name in module.NETWORKS, name
+    for name in registry.family("features"):  # pickled pipelines, no network
+        assert not hasattr(importlib.import_module(registry.SPECS[name].module), "NETWORKS")
 
 
 def test_each_model_builds_its_config_class():
-    assert set(train.NET_CONFIGS) == set(registry.NAMES)
-    assert train.net_config("stgcn", {"dropout": 0.3}).dropout == 0.3
-    assert train.net_config("rgbflow_temporal", {"dropout": 0.4}).net.dropout == 0.4
-    assert train.net_config("gait_baseline", None) == train.BaselineTraining()
-    with pytest.raises(train.TrainError, match="unknown model 'stgcm'"):
-        train.net_config("stgcm", {})
+    for name in registry.NAMES:  # every entry's config class imports and reads a section
+        assert registry.net_config(name, None) == registry.config_class(name)()
+    assert registry.net_config("stgcn", {"dropout": 0.3}).dropout == 0.3
+    assert registry.net_config("rgbflow_temporal", {"dropout": 0.4}).net.dropout == 0.4
+    assert registry.net_config("gait_baseline", None) == BaselineTraining()
+    with pytest.raises(ValueError, match="unknown model 'stgcm'"):
+        registry.net_config("stgcm", {})
     # The RGB/flow ablations share the two-stream network's section.
     sections = {registry.SPECS[m].section for m in registry.family("rgbflow")}
     assert sections == {"two_stream_rgbflow"}
@@ -50,11 +64,12 @@ def test_each_model_builds_its_config_class():
 @pytest.mark.parametrize(
     ("model", "trainer", "values", "read"),
     [
-        ("stgcn", "train_skeleton_model", {"dropout": 0.3}, lambda c: c.dropout),
-        ("two_stream_skeleton", "train_skeleton_model", {"aux_weight": 0.3},
+        ("stgcn", "skeleton:train_skeleton_model", {"dropout": 0.3}, lambda c: c.dropout),
+        ("two_stream_skeleton", "skeleton:train_skeleton_model", {"aux_weight": 0.3},
          lambda c: c.aux_weight),
-        ("gait_baseline", "train_feature_baseline", {"C": [0.3]}, lambda c: c.C[0]),
-        ("rgbflow_spatial", "train_rgbflow_model", {"dropout": 0.3}, lambda c: c.net.dropout),
+        ("gait_baseline", "baselines:train_feature_baseline", {"C": [0.3]}, lambda c: c.C[0]),
+        ("rgbflow_spatial", "rgbflow:train_rgbflow_model", {"dropout": 0.3},
+         lambda c: c.net.dropout),
     ],
 )  # fmt: skip
 def test_cli_train_runs_each_family_with_its_section(monkeypatch, tmp_path, model, trainer,
@@ -67,12 +82,14 @@ def test_cli_train_runs_each_family_with_its_section(monkeypatch, tmp_path, mode
     config.write_text(yaml.safe_dump(cfg))
     calls = []
     monkeypatch.setattr(cli, "_split_inputs", lambda args: (None, None, cfg))
-    monkeypatch.setattr(train, trainer, lambda *a, **k: calls.append(a) or {"n_train_subjects": 3})
+    module, trainer = trainer.split(":")
+    module = importlib.import_module(f"motorflow.train.{module}")
+    monkeypatch.setattr(module, trainer, lambda *a, **k: calls.append(a) or {"n_train_subjects": 3})
     argv = ["train", model, "fold0", "--config", str(config), "--results", str(tmp_path)]
     assert cli.main(argv) == 0
     (args,) = calls
     assert args[0] == model
-    net = next(a for a in args if type(a) is train.NET_CONFIGS[model])
+    net = next(a for a in args if type(a) is registry.config_class(model))
     assert read(net) == 0.3
 
 

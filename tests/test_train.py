@@ -12,11 +12,22 @@ import pandas as pd
 import pytest
 import torch
 
-from motorflow import features, folds, train
-from motorflow.models import STGCNConfig
+from motorflow import features, folds
+from motorflow.data import clips
+from motorflow.data.clips import mirror, normalise_skeleton
+from motorflow.data.table import TrainError, split_data, video_table
+from motorflow.inference import predict
+from motorflow.interpret import rank_keypoints
+from motorflow.models.stgcn import STGCNConfig
 from motorflow.poseio import PoseData, save_pose
 from motorflow.skeleton import INDEX, JOINT_NAMES
 from motorflow.synth import gait_cohort, gait_motion
+from motorflow.train.baselines import BaselineTraining, train_gait_baseline
+from motorflow.train.checkpoint import load_model
+from motorflow.train.config import TrainConfig
+from motorflow.train.fusion import FusionTraining, select_keypoints, train_fusion
+from motorflow.train.loop import class_weights
+from motorflow.train.skeleton import TwoStreamTraining, train_skeleton_model
 
 FPS = 30.0
 LABELS = ["I", "IV"]
@@ -71,8 +82,8 @@ def cohort(tmp_path_factory):
 SMALL = STGCNConfig(channels=(8, 16), strides=(1, 2), temporal_kernel=5, dropout=0.0)
 
 
-def small_train_cfg(epochs: int = 2) -> train.TrainConfig:
-    return train.TrainConfig.from_mapping(
+def small_train_cfg(epochs: int = 2) -> TrainConfig:
+    return TrainConfig.from_mapping(
         {
             "seed": 1,
             "device": "cpu",
@@ -110,7 +121,7 @@ def perturb_subjects(root, samples: pd.DataFrame, subjects: list[str]) -> None:
 
 def test_normalised_skeleton_is_centred_scaled_and_resampled():
     pose = walk_pose("synI01", seed=0)
-    x = train.normalise_skeleton(pose, FPS)
+    x = normalise_skeleton(pose, FPS)
     hips = x[:, [INDEX["left_hip"], INDEX["right_hip"]], :2].mean(axis=1)
     np.testing.assert_allclose(hips, 0.0, atol=1e-5)
     trunk = np.linalg.norm(
@@ -120,7 +131,7 @@ def test_normalised_skeleton_is_centred_scaled_and_resampled():
     assert (x[:, INDEX["nose"], 1] > 0).all()  # y points up: the head is above the hips
     # Another frame rate: resampled to the model's, same duration.
     slow = PoseData(pose.keypoints[::2], fps=FPS / 2, frame_size=pose.frame_size, backend="t")
-    y = train.normalise_skeleton(slow, FPS)
+    y = normalise_skeleton(slow, FPS)
     assert abs(len(y) - len(x)) <= 2
     n = len(y[::2])
     # Source frames come through unchanged (up to the median trunk of half the frames).
@@ -128,7 +139,7 @@ def test_normalised_skeleton_is_centred_scaled_and_resampled():
     # Missing joints: zero with visibility 0.
     kp = pose.keypoints.copy()
     kp[5:9, INDEX["left_wrist"], :2] = np.nan
-    z = train.normalise_skeleton(PoseData(kp, FPS, pose.frame_size, "t"), FPS)
+    z = normalise_skeleton(PoseData(kp, FPS, pose.frame_size, "t"), FPS)
     assert (z[5:9, INDEX["left_wrist"]] == 0).all() and z[4, INDEX["left_wrist"], 2] == 1
 
 
@@ -136,28 +147,28 @@ def test_skeleton_without_shoulders_is_a_clear_error():
     pose = walk_pose("synI01", seed=0)
     kp = pose.keypoints.copy()
     kp[:, [INDEX["left_shoulder"], INDEX["right_shoulder"]], :2] = np.nan
-    with pytest.raises(train.TrainError, match="shoulders and hips"):
-        train.normalise_skeleton(PoseData(kp, FPS, pose.frame_size, "t"), FPS)
+    with pytest.raises(TrainError, match="shoulders and hips"):
+        normalise_skeleton(PoseData(kp, FPS, pose.frame_size, "t"), FPS)
 
 
 def test_mirror_exchanges_sides_and_is_an_involution():
     rng = np.random.default_rng(0)
     clip = rng.normal(size=(2, 10, len(JOINT_NAMES), 3)).astype(np.float32)
-    m = train.mirror(clip)
-    np.testing.assert_array_equal(train.mirror(m), clip)
+    m = mirror(clip)
+    np.testing.assert_array_equal(mirror(m), clip)
     np.testing.assert_array_equal(m[..., INDEX["left_knee"], 0], -clip[..., INDEX["right_knee"], 0])
     np.testing.assert_array_equal(m[..., INDEX["nose"], 1], clip[..., INDEX["nose"], 1])
 
 
 def test_class_weights_balance_the_loss():
-    w = train.class_weights(np.array([0, 0, 0, 1]), 3).numpy()
+    w = class_weights(np.array([0, 0, 0, 1]), 3).numpy()
     assert w[2] == 0 and w[0] * 3 == pytest.approx(w[1] * 1)
     assert w[:2].mean() == pytest.approx(1.0)
 
 
 def test_test_clip_starts_cover_the_video():
-    assert train.test_starts(100, 48, 3) == [0, 26, 52]
-    assert train.test_starts(30, 48, 6) == [0]
+    assert clips.test_starts(100, 48, 3) == [0, 26, 52]
+    assert clips.test_starts(30, 48, 6) == [0]
 
 
 def test_keypoint_selection_extends_until_features_are_supported():
@@ -177,21 +188,21 @@ def test_keypoint_selection_extends_until_features_are_supported():
     rest = [j for j in JOINT_NAMES if j not in order]
     ranking = pd.DataFrame({"joint": order + rest, "importance": np.linspace(1, 0.01, 21)})
     ranking["rank"] = np.arange(1, 22)
-    sel = train.select_keypoints(ranking, top_k=4, min_features=6)
+    sel = select_keypoints(ranking, top_k=4, min_features=6)
     # The first 8 joints are the shortest prefix with both legs (ankles count as feet).
     assert sel["n_selected"] == 8 and sel["extended"]
     assert set(sel["features"]) <= set(features.supported_features(sel["keypoints"]))
     assert "cadence_steps_per_min" in sel["features"]
     assert "trunk_sway_deg" not in sel["features"]  # no shoulder selected
-    enough = train.select_keypoints(ranking, top_k=12, min_features=1)
+    enough = select_keypoints(ranking, top_k=12, min_features=1)
     assert enough["n_selected"] == 12 and not enough["extended"]
 
 
 def test_config_rejects_unknown_keys():
     with pytest.raises(ValueError, match=r"unknown models\.optim option .epoch."):
-        train.TrainConfig.from_mapping({"optim": {"epoch": 3}})
+        TrainConfig.from_mapping({"optim": {"epoch": 3}})
     with pytest.raises(ValueError, match="unknown"):
-        train.FusionTraining.from_mapping({"top_k": 4, "heads": 2})
+        FusionTraining.from_mapping({"top_k": 4, "heads": 2})
 
 
 # ------------------------------------------------------------------------------------------
@@ -199,14 +210,14 @@ def test_config_rejects_unknown_keys():
 
 
 def _table(root, samples):
-    return train.video_table(samples, LABELS, root)
+    return video_table(samples, LABELS, root)
 
 
 def test_stgcn_training_is_deterministic_and_predicts(cohort, tmp_path):
     root, samples, splits = cohort
     outs = []
     for run in ("a", "b"):
-        info = train.train_skeleton_model(
+        info = train_skeleton_model(
             "stgcn",
             _table(root, samples),
             splits,
@@ -221,7 +232,7 @@ def test_stgcn_training_is_deterministic_and_predicts(cohort, tmp_path):
     assert not test_subjects & set(info["train_subjects"] + info["val_subjects"])
     hist = pd.read_csv(tmp_path / "a" / "history.tsv", sep="\t")
     assert list(hist["epoch"]) == [1, 2] and hist["train_loss"].notna().all()
-    pred = train.predict(
+    pred = predict(
         "stgcn", _table(root, samples), splits, "fold0", tmp_path / "a", tmp_path / "pred.tsv"
     )
     assert set(pred["subject_id"]) == test_subjects
@@ -233,14 +244,14 @@ def test_stgcn_training_is_deterministic_and_predicts(cohort, tmp_path):
 
 def test_two_stream_skeleton_trains_with_auxiliary_heads(cohort, tmp_path):
     root, samples, splits = cohort
-    net = train.TwoStreamTraining.from_mapping(
+    net = TwoStreamTraining.from_mapping(
         {
             "stream": {"channels": [8, 16], "strides": [1, 2]},
             "fusion_channels": 8,
             "aux_weight": 0.3,
         }
     )
-    info = train.train_skeleton_model(
+    info = train_skeleton_model(
         "two_stream_skeleton",
         _table(root, samples),
         splits,
@@ -250,8 +261,8 @@ def test_two_stream_skeleton_trains_with_auxiliary_heads(cohort, tmp_path):
         net,
     )
     assert info["params"]["two_stream_skeleton"]["aux_weight"] == 0.3
-    model, _ = train.load_model(tmp_path / "model.pt")
-    pred = train.predict(
+    model, _ = load_model(tmp_path / "model.pt")
+    pred = predict(
         "two_stream_skeleton",
         _table(root, samples),
         splits,
@@ -266,7 +277,7 @@ def test_two_stream_skeleton_trains_with_auxiliary_heads(cohort, tmp_path):
 def stgcn_fold0(cohort, tmp_path_factory):
     root, samples, splits = cohort
     out = tmp_path_factory.mktemp("stgcn")
-    train.train_skeleton_model(
+    train_skeleton_model(
         "stgcn", _table(root, samples), splits, "fold0", out, small_train_cfg(), SMALL
     )
     return out / "model.pt"
@@ -280,9 +291,9 @@ def test_gradcam_selection_never_sees_the_folds_test_subjects(
         splits, "fold0", "val"
     )
     read = []
-    real_load = train.load_pose
-    monkeypatch.setattr(train, "load_pose", lambda p: read.append(str(p)) or real_load(p))
-    a = train.rank_keypoints(
+    real_load = clips.load_pose
+    monkeypatch.setattr(clips, "load_pose", lambda p: read.append(str(p)) or real_load(p))
+    a = rank_keypoints(
         _table(root, samples), splits, "fold0", stgcn_fold0, tmp_path / "a.tsv", tmp_path / "a.png"
     )
     train_videos = samples[samples["subject_id"].isin(folds.subjects_of(splits, "fold0", "train"))]
@@ -290,20 +301,20 @@ def test_gradcam_selection_never_sees_the_folds_test_subjects(
     # Replacing the held-out subjects' data changes nothing in the ranking, byte for byte.
     other = copy_results(root, tmp_path / "perturbed")
     perturb_subjects(other, samples, held_out)
-    train.rank_keypoints(_table(other, samples), splits, "fold0", stgcn_fold0, tmp_path / "b.tsv")
+    rank_keypoints(_table(other, samples), splits, "fold0", stgcn_fold0, tmp_path / "b.tsv")
     assert tree_sha(tmp_path / "a.tsv") == tree_sha(tmp_path / "b.tsv")
     assert a["importance"].sum() == pytest.approx(1.0, abs=1e-4)
     # ... whereas changing a training subject's data does change it (the check has teeth).
     other2 = copy_results(root, tmp_path / "perturbed_train")
     perturb_subjects(other2, samples, folds.subjects_of(splits, "fold0", "train")[:1])
-    train.rank_keypoints(_table(other2, samples), splits, "fold0", stgcn_fold0, tmp_path / "c.tsv")
+    rank_keypoints(_table(other2, samples), splits, "fold0", stgcn_fold0, tmp_path / "c.tsv")
     assert tree_sha(tmp_path / "a.tsv") != tree_sha(tmp_path / "c.tsv")
 
 
 def test_fusion_fit_is_blind_to_test_subjects(cohort, stgcn_fold0, tmp_path):
     root, samples, splits = cohort
     test = folds.subjects_of(splits, "fold0", "test")
-    fcfg = train.FusionTraining.from_mapping(
+    fcfg = FusionTraining.from_mapping(
         {"top_k": 6, "min_features": 4, "d_model": 8, "n_heads": 2, "stgcn": SMALL.__dict__}
     )
     gait = features.FeatureConfig()
@@ -312,9 +323,9 @@ def test_fusion_fit_is_blind_to_test_subjects(cohort, stgcn_fold0, tmp_path):
         if name == "b":
             perturb_subjects(results, samples, test)
         table = _table(results, samples)
-        train.rank_keypoints(table, splits, "fold0", stgcn_fold0, tmp_path / f"{name}.tsv")
+        rank_keypoints(table, splits, "fold0", stgcn_fold0, tmp_path / f"{name}.tsv")
         out = tmp_path / f"fusion_{name}"
-        info = train.train_fusion(
+        info = train_fusion(
             table,
             splits,
             "fold0",
@@ -335,7 +346,7 @@ def test_fusion_fit_is_blind_to_test_subjects(cohort, stgcn_fold0, tmp_path):
     np.testing.assert_array_equal(states[0]["scaler_mean"], states[1]["scaler_mean"])
     np.testing.assert_array_equal(states[0]["scaler_sd"], states[1]["scaler_sd"])
     assert selections[0] == selections[1]
-    pred = train.predict(
+    pred = predict(
         "fusion_xattn",
         _table(root, samples),
         splits,
@@ -353,19 +364,19 @@ def test_gait_baseline_is_blind_to_test_subjects(cohort, tmp_path):
     for name, results in (("a", root), ("b", copy_results(root, tmp_path / "perturbed"))):
         if name == "b":
             perturb_subjects(results, samples, test)
-        info = train.train_gait_baseline(
+        info = train_gait_baseline(
             _table(results, samples),
             splits,
             "fold1",
             tmp_path / name,
-            train.BaselineTraining(),
+            BaselineTraining(),
             "I",
         )
         blob = pd.read_pickle(tmp_path / name / "model.pkl")
         coefs.append(blob["pipeline"].named_steps["classify"].coef_)
         assert not set(test) & set(info["train_subjects"] + info["val_subjects"])
     np.testing.assert_array_equal(coefs[0], coefs[1])
-    pred = train.predict(
+    pred = predict(
         "gait_baseline",
         _table(root, samples),
         splits,
@@ -385,7 +396,7 @@ def test_qc_excluded_video_is_left_out_with_its_reason(cohort, tmp_path):
     vid = samples[samples["subject_id"] == folds.subjects_of(splits, "fold0", "test")[0]]
     vid = vid["video_id"].iloc[0]
     (other / "qc" / f"{vid}.json").write_text(json.dumps({"excluded": True, "reason": "too short"}))
-    data = train.split_data(_table(other, samples), splits, "fold0")
+    data = split_data(_table(other, samples), splits, "fold0")
     assert "too short" in data.skipped[vid]
     assert vid not in set(data.test["video_id"])
 
@@ -399,8 +410,8 @@ def test_videos_without_gait_features_are_excluded_with_their_reason(cohort, tmp
     pose = walk_pose(subject, seed=0)
     still = np.repeat(pose.keypoints[:1], pose.n_frames, axis=0)  # standing still
     write_video(other, vid, PoseData(still, FPS, pose.frame_size, "truth"))
-    info = train.train_gait_baseline(
-        _table(other, samples), splits, "fold0", tmp_path / "m", train.BaselineTraining(), "I"
+    info = train_gait_baseline(
+        _table(other, samples), splits, "fold0", tmp_path / "m", BaselineTraining(), "I"
     )
     assert "no gait features" in info["skipped_videos"][vid]
     assert info["n_val_videos"] == len(folds.subjects_of(splits, "fold0", "val")) - 1

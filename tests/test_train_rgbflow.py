@@ -12,8 +12,16 @@ import pandas as pd
 import pytest
 import torch
 
-from motorflow import flow, folds, movement, train
+from motorflow import flow, folds, movement
+from motorflow.data.chunks import load_frame_videos, rgbflow_clips
+from motorflow.data.clips import ClipConfig
+from motorflow.data.table import VideoTable, video_table
+from motorflow.inference import predict
 from motorflow.poseio import atomic_path
+from motorflow.train.baselines import BaselineTraining, train_feature_baseline
+from motorflow.train.checkpoint import load_model
+from motorflow.train.config import TrainConfig
+from motorflow.train.rgbflow import RGBFlowTraining, train_rgbflow_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -80,12 +88,12 @@ def cohort(tmp_path_factory):
     return root, samples, splits
 
 
-def table(root, samples) -> train.VideoTable:
-    return train.video_table(samples, LABELS, root, preprocess=True)
+def table(root, samples) -> VideoTable:
+    return video_table(samples, LABELS, root, preprocess=True)
 
 
-def cfg(epochs: int = 25) -> train.TrainConfig:
-    return train.TrainConfig.from_mapping(
+def cfg(epochs: int = 25) -> TrainConfig:
+    return TrainConfig.from_mapping(
         {
             "seed": 0,
             "device": "cpu",
@@ -104,9 +112,9 @@ def accuracy(root, samples, splits, model: str) -> float:
     hits = []
     for split in folds.split_names(folds.FoldConfig(folds=3)):
         out = root / "train" / model / split
-        train.train_rgbflow_model(model, table(root, samples), splits, split, out, cfg(),
-                                  train.RGBFlowTraining.from_mapping(NET))  # fmt: skip
-        preds = train.predict(model, table(root, samples), splits, split, out,
+        train_rgbflow_model(model, table(root, samples), splits, split, out, cfg(),
+                                  RGBFlowTraining.from_mapping(NET))  # fmt: skip
+        preds = predict(model, table(root, samples), splits, split, out,
                               root / "eval" / model / split / "predictions.tsv")  # fmt: skip
         hits += list(preds["label"] == preds["pred"])
     return float(np.mean(hits))
@@ -125,9 +133,9 @@ def test_ablation_variants_keep_only_their_streams(cohort, tmp_path):
     for model, has in (("rgbflow_spatial", ("spatial",)), ("rgbflow_temporal", ("temporal",)),
                        ("two_stream_rgbflow", ("spatial", "temporal"))):  # fmt: skip
         out = tmp_path / model
-        train.train_rgbflow_model(model, table(root, samples), splits, "fold0", out, cfg(1),
-                                  train.RGBFlowTraining.from_mapping(NET))  # fmt: skip
-        net, ckpt = train.load_model(out / "model.pt")
+        train_rgbflow_model(model, table(root, samples), splits, "fold0", out, cfg(1),
+                                  RGBFlowTraining.from_mapping(NET))  # fmt: skip
+        net, ckpt = load_model(out / "model.pt")
         assert ckpt["model"] == model
         for stream in ("spatial", "temporal"):
             assert (getattr(net, stream) is not None) == (stream in has)
@@ -146,8 +154,8 @@ def test_test_subjects_never_reach_training(cohort, tmp_path):
     states = []
     for r in (root, other):
         out = tmp_path / f"m_{r.name}"
-        train.train_rgbflow_model("two_stream_rgbflow", table(r, samples), splits, "fold0", out,
-                                  cfg(2), train.RGBFlowTraining.from_mapping(NET))  # fmt: skip
+        train_rgbflow_model("two_stream_rgbflow", table(r, samples), splits, "fold0", out,
+                                  cfg(2), RGBFlowTraining.from_mapping(NET))  # fmt: skip
         states.append(torch.load(out / "model.pt", weights_only=False)["state_dict"])
     assert states[0].keys() == states[1].keys()
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
@@ -157,9 +165,9 @@ def test_mirrored_chunk_reverses_horizontal_motion(cohort):
     root, samples, _ = cohort
     vid = samples.loc[samples["label"] == "fidgety", "video_id"].iloc[0]
     rows = table(root, samples).videos
-    videos = train.load_frame_videos(rows[rows["video_id"] == vid], LABELS)
-    source = train.rgbflow_clips(3)
-    chunks, _ = source.test(videos, train.ClipConfig(test_clips=1))
+    videos = load_frame_videos(rows[rows["video_id"] == vid], LABELS)
+    source = rgbflow_clips(3)
+    chunks, _ = source.test(videos, ClipConfig(test_clips=1))
     plain, mirrored = chunks[0], chunks[1]
     np.testing.assert_allclose(mirrored[:3], plain[:3, :, ::-1])
     np.testing.assert_allclose(mirrored[3::2], -plain[3::2, :, ::-1])  # x flow negated
@@ -177,9 +185,9 @@ def test_video_failed_in_preprocessing_is_left_out_of_every_model(cohort, tmp_pa
     usable, skipped = table(other, samples).usable()
     assert vid not in set(usable["video_id"])
     assert "segmentation found nobody" in skipped[vid]
-    info = train.train_rgbflow_model("rgbflow_temporal", table(other, samples), splits, "fold0",
+    info = train_rgbflow_model("rgbflow_temporal", table(other, samples), splits, "fold0",
                                      tmp_path / "m", cfg(1),
-                                     train.RGBFlowTraining.from_mapping(NET))  # fmt: skip
+                                     RGBFlowTraining.from_mapping(NET))  # fmt: skip
     assert vid in info["skipped_videos"]
 
 
@@ -205,13 +213,13 @@ def test_movement_baseline_learns_from_movement_features(tmp_path):
     samples = pd.DataFrame(samples, columns=["video_id", "subject_id", "label"])
     _, splits = folds.run(samples, folds.FoldConfig(folds=3, seed=1), tmp_path / "f.tsv",
                           tmp_path / "s.tsv")  # fmt: skip
-    t = train.video_table(samples, LABELS, tmp_path)
+    t = video_table(samples, LABELS, tmp_path)
     hits = []
     for split in ("fold0", "fold1", "fold2"):
         out = tmp_path / "m" / split
-        info = train.train_feature_baseline("movement_baseline", t, splits, split, out,
-                                            train.BaselineTraining())  # fmt: skip
+        info = train_feature_baseline("movement_baseline", t, splits, split, out,
+                                            BaselineTraining())  # fmt: skip
         assert set(info["features"]) == {"speed_mean", "sample_entropy"}
-        preds = train.predict("movement_baseline", t, splits, split, out, out / "p.tsv")
+        preds = predict("movement_baseline", t, splits, split, out, out / "p.tsv")
         hits += list(preds["label"] == preds["pred"])
     assert np.mean(hits) >= 0.9

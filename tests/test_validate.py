@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 
-from motorflow import validate
 from motorflow.poseio import PoseData, save_pose
 from motorflow.skeleton import INDEX, N_JOINTS
+from motorflow.validate import pose as validate
 
 LEGS_L = [INDEX[f"left_{p}"] for p in ("hip", "knee", "ankle", "heel", "toe")]
 LEGS_R = [INDEX[f"right_{p}"] for p in ("hip", "knee", "ankle", "heel", "toe")]

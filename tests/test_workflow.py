@@ -218,6 +218,19 @@ def test_features_code_change_plans_features_and_downstream_only(tiny_run):
     assert jobs["train_fusion_xattn"] == jobs["train_gait_baseline"] == 3
 
 
+def test_feature_baseline_code_change_plans_no_torch_training(tiny_run):
+    # The rules' code inputs are their scripts' import closures: the networks' training does
+    # not import the feature baselines (their predictions are re-scored, nothing retrained).
+    jobs = planned_after_edit(tiny_run, "src/motorflow/train/baselines.py")
+    assert jobs["train_gait_baseline"] == 3 and jobs["plot_feature_importance"] == 1
+    torch_rules = {"train_stgcn", "train_two_stream_skeleton", "train_fusion_xattn"}
+    assert not (torch_rules | {"rank_keypoints", "extract_features", "clean_pose"}) & set(jobs)
+    # And editing one network's module retrains the models that run it, not the baselines.
+    jobs = planned_after_edit(tiny_run, "src/motorflow/models/two_stream.py")
+    assert jobs["train_two_stream_skeleton"] == jobs["train_stgcn"] == 3
+    assert "train_gait_baseline" not in jobs
+
+
 def test_synth_code_change_plans_only_what_it_renders(tiny_run):
     # The walker's drawing re-renders the videos (and what follows), not the sheet; the
     # cohort module changes both; the infant cohort's modules are no code of the gait task.

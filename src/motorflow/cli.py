@@ -124,21 +124,21 @@ def cmd_qc(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from motorflow import validate
+    from motorflow.validate import features, pose
 
-    result = validate.pose_accuracy(args.results, args.output)
-    print(validate.format_summary(result))
+    result = pose.pose_accuracy(args.results, args.output)
+    print(pose.format_summary(result))
     passed = result["passed"]
     table = Path(args.results) / "features" / "features.parquet"
     if table.exists():
         truth = Path(args.results) / "synth" / "truth"
         ids = sorted(str(v) for v in pd.read_parquet(table)["video_id"])
-        feats = validate.feature_accuracy(
+        feats = features.feature_accuracy(
             [truth / f"{v}.npz" for v in ids], [truth / f"{v}.json" for v in ids], table,
             output=Path(args.output).with_name("feature_accuracy") if args.output else None,
         )  # fmt: skip
         print()
-        print(validate.format_feature_summary(feats))
+        print(features.format_feature_summary(feats))
         passed = passed and feats["passed"]
     return 0 if passed or not args.strict else 1
 
@@ -258,10 +258,11 @@ def _sheet(args: argparse.Namespace):
 
 def _split_inputs(args: argparse.Namespace):
     """The video table, the checked splits and the config of a train/evaluate command."""
-    from motorflow import folds, train
+    from motorflow import folds
+    from motorflow.data.table import video_table
 
     samples, labels, cfg = _sheet(args)
-    table = train.video_table(
+    table = video_table(
         samples, labels, args.results,
         skeleton_input=cfg.get("models", {}).get("skeleton_input", "clean"),
         preprocess=bool(cfg.get("preprocess", {}).get("enabled", False)),
@@ -283,34 +284,36 @@ def cmd_folds(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from motorflow import features, registry, train
+    from motorflow import features, interpret, registry
+    from motorflow.train import baselines, fusion, rgbflow, skeleton
+    from motorflow.train.config import TrainConfig
 
     table, splits, cfg = _split_inputs(args)
     mcfg = cfg.get("models", {})
-    tcfg = train.TrainConfig.from_mapping(
+    tcfg = TrainConfig.from_mapping(
         {k: mcfg[k] for k in ("seed", "device", "threads", "clip", "optim", "augment")
          if k in mcfg}
     )  # fmt: skip
     out = Path(args.results) / "train" / args.model / args.split
     ref_label = cfg.get("features", {}).get("reference_label", "I")
     spec = registry.SPECS[args.model]
-    net = train.net_config(args.model, mcfg.get(spec.section))
+    net = registry.net_config(args.model, mcfg.get(spec.section))
     family = spec.family
     if family == "skeleton":
-        info = train.train_skeleton_model(args.model, table, splits, args.split, out, tcfg, net)
+        info = skeleton.train_skeleton_model(args.model, table, splits, args.split, out, tcfg, net)
     elif family == "features":
-        info = train.train_feature_baseline(
+        info = baselines.train_feature_baseline(
             args.model, table, splits, args.split, out, net, ref_label,
             seed=int(mcfg.get("seed", 0)),
         )  # fmt: skip
     elif family == "rgbflow":
-        info = train.train_rgbflow_model(args.model, table, splits, args.split, out, tcfg, net)
+        info = rgbflow.train_rgbflow_model(args.model, table, splits, args.split, out, tcfg, net)
     else:  # fusion: ranks the keypoints on the split's ST-GCN first
         interp = Path(args.results) / "interpret" / "stgcn" / args.split
         stgcn = Path(args.results) / "train" / "stgcn" / args.split / "model.pt"
-        train.rank_keypoints(table, splits, args.split, stgcn, interp / "importance.tsv",
-                             interp / "importance.png", top_k=net.top_k)  # fmt: skip
-        info = train.train_fusion(
+        interpret.rank_keypoints(table, splits, args.split, stgcn, interp / "importance.tsv",
+                                 interp / "importance.png", top_k=net.top_k)  # fmt: skip
+        info = fusion.train_fusion(
             table, splits, args.split, out, tcfg, net, interp / "importance.tsv", stgcn,
             features.FeatureConfig.from_mapping(cfg.get("features", {}).get("gait")), ref_label,
         )  # fmt: skip
@@ -319,11 +322,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from motorflow import evaluate, train
+    from motorflow import evaluate, inference
 
     table, splits, cfg = _split_inputs(args)
     out = Path(args.results) / "eval" / args.model / args.split
-    preds = train.predict(
+    preds = inference.predict(
         args.model, table, splits, args.split, Path(args.results) / "train" / args.model /
         args.split, out / "predictions.tsv",
         reference_label=cfg.get("features", {}).get("reference_label", "I"),
@@ -377,8 +380,7 @@ def cmd_lineage(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from motorflow import export
-    from motorflow.train import MODELS
+    from motorflow import export, registry
 
     ap = argparse.ArgumentParser(prog="motorflow", description=__doc__)
     ap.add_argument("-v", "--verbose", action="store_true", help="log progress (INFO)")
@@ -510,13 +512,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="fusion_xattn first ranks keypoints by Grad-CAM on the split's trained "
         "stgcn (results/interpret/stgcn/SPLIT/).",
     )  # fmt: skip
-    p.add_argument("model", choices=list(MODELS))
+    p.add_argument("model", choices=list(registry.NAMES))
     p.add_argument("split", help="e.g. fold0 (results/folds/splits.tsv)")
     with_data(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="test predictions + metrics of one trained split")
-    p.add_argument("model", choices=list(MODELS))
+    p.add_argument("model", choices=list(registry.NAMES))
     p.add_argument("split")
     with_data(p)
     p.set_defaults(func=cmd_evaluate)

@@ -6,6 +6,7 @@ from pathlib import Path
 import pandas as pd
 from snakemake.utils import validate
 
+from motorflow import codedeps
 from motorflow import folds as foldlib
 from motorflow import importers, registry
 from motorflow import sheet as sheetlib
@@ -93,105 +94,10 @@ wildcard_constraints:
         + RGBFLOW_MODELS
     ),
 
-# Package modules each stage imports: declared as inputs, since Snakemake does not track
-# imported code; editing one reruns exactly the rules (and descendants) that use it.
-SRC = "src/motorflow"
-CODE = {
-    # The synthetic cohorts: the sheet needs the cohort modules, a render adds the drawing.
-    "gait_cohort": [
-        f"{SRC}/synth/gait_cohort.py",
-        f"{SRC}/synth/gait_motion.py",
-        f"{SRC}/synth/common.py",
-        f"{SRC}/poseio.py",
-        f"{SRC}/skeleton.py",
-    ],
-    "gait_render": [f"{SRC}/synth/gait_render.py", f"{SRC}/video.py"],
-    "infant_cohort": [
-        f"{SRC}/synth/infant_cohort.py",
-        f"{SRC}/synth/infant_motion.py",
-        f"{SRC}/synth/common.py",
-        f"{SRC}/poseio.py",
-        f"{SRC}/skeleton.py",
-    ],
-    "infant_render": [f"{SRC}/synth/infant_render.py", f"{SRC}/video.py"],
-    "mask": [f"{SRC}/mask.py", f"{SRC}/config.py", f"{SRC}/video.py", f"{SRC}/poseio.py"],
-    "align": [
-        f"{SRC}/align.py",
-        f"{SRC}/mask.py",
-        f"{SRC}/config.py",
-        f"{SRC}/video.py",
-        f"{SRC}/poseio.py",
-    ],
-    "flow": [f"{SRC}/flow.py", f"{SRC}/config.py", f"{SRC}/poseio.py"],
-    "movement": [f"{SRC}/movement.py", f"{SRC}/config.py", f"{SRC}/poseio.py"],
-    "pose": [f"{SRC}/pose.py", f"{SRC}/video.py", f"{SRC}/importers.py", f"{SRC}/poseio.py"],
-    "clean": [f"{SRC}/clean.py", f"{SRC}/config.py", f"{SRC}/poseio.py", f"{SRC}/skeleton.py"],
-    "qc": [f"{SRC}/qc.py"],
-    "validate": [f"{SRC}/validate.py"],
-    "features": [
-        f"{SRC}/features.py",
-        f"{SRC}/bouts.py",
-        f"{SRC}/config.py",
-        f"{SRC}/importers.py",
-        f"{SRC}/poseio.py",
-        f"{SRC}/skeleton.py",
-    ],
-    "plots": [f"{SRC}/plots.py", f"{SRC}/features.py"],
-    "folds": [f"{SRC}/folds.py", f"{SRC}/config.py"],
-    # Training code per model: only what that model runs, so that e.g. editing the features
-    # module retrains the feature-based models but not the ST-GCN.
-    "stgcn": [
-        f"{SRC}/train.py",
-        f"{SRC}/registry.py",
-        f"{SRC}/config.py",
-        f"{SRC}/folds.py",
-        f"{SRC}/models/graph.py",
-        f"{SRC}/models/stgcn.py",
-        f"{SRC}/poseio.py",
-        f"{SRC}/skeleton.py",
-    ],
-    "two_stream_skeleton": [f"{SRC}/models/two_stream.py"],
-    "gradcam": [f"{SRC}/gradcam.py"],
-    "gait_baseline": [
-        f"{SRC}/train.py",
-        f"{SRC}/registry.py",
-        f"{SRC}/folds.py",
-        f"{SRC}/features.py",
-    ],
-    "movement_baseline": [
-        f"{SRC}/train.py",
-        f"{SRC}/registry.py",
-        f"{SRC}/folds.py",
-        f"{SRC}/movement.py",
-    ],
-    "two_stream_rgbflow": [
-        f"{SRC}/train.py",
-        f"{SRC}/registry.py",
-        f"{SRC}/folds.py",
-        f"{SRC}/models/rgbflow.py",
-        f"{SRC}/flow.py",
-    ],
-    "fusion_xattn": [f"{SRC}/models/fusion.py", f"{SRC}/features.py", f"{SRC}/gradcam.py"],
-    "evaluate": [f"{SRC}/evaluate.py"],
-    # train.py: the RGB/flow ablations are logged with the two_stream_rgbflow section.
-    "track": [
-        f"{SRC}/tracking.py",
-        f"{SRC}/provenance.py",
-        f"{SRC}/train.py",
-        f"{SRC}/registry.py",
-    ],
-    "export": [f"{SRC}/export.py", f"{SRC}/poseio.py"],
-    "summary": [
-        f"{SRC}/summary.py",
-        f"{SRC}/plots.py",
-        f"{SRC}/features.py",
-        f"{SRC}/evaluate.py",
-    ],
-}
-CODE["two_stream_skeleton"] = CODE["stgcn"] + CODE["two_stream_skeleton"]
-CODE["gradcam"] = CODE["stgcn"] + CODE["gradcam"]
-CODE["fusion_xattn"] = CODE["stgcn"] + CODE["fusion_xattn"]
-CODE["rgbflow_spatial"] = CODE["rgbflow_temporal"] = CODE["two_stream_rgbflow"]
+# The package files each adapter script runs (the script's import closure), declared as the
+# rules' `code` inputs: Snakemake tracks no imported code, and with these an edit reruns
+# exactly the rules that run the edited file.  Keyed by script name.
+CODE = codedeps.script_table("workflow/scripts", "src")
 
 
 # Cohort-size keys: adding subjects leaves existing videos untouched, so they are not
@@ -302,32 +208,39 @@ def training_params():
 
 
 def eval_reference_label(wildcards):
-    """The deviation reference label, for the one model whose predictions use it."""
-    if wildcards.model == "gait_baseline":
+    """The deviation reference label, for the models whose predictions score deviations."""
+    if registry.SPECS[wildcards.model].reference:
         return config["features"]["reference_label"]
     return None
 
 
+# What a model's predictions may read beside its trained model (registry: predicts_from):
+# per-video paths ({video_id}), or the split's own training output ({train_dir}).
+PREDICTION_INPUTS = {
+    "tables": "results/features/{video_id}.parquet",
+    "curves": "results/features/{video_id}.curves.npz",
+    "clips": "results/align/{video_id}.npz",
+    "flows": "results/flow/{video_id}.npz",
+    "features": "{train_dir}/features.parquet",
+}
+
+
 def eval_inputs(wildcards):
-    """What predicting a split needs: the model's files (and test inputs it reads)."""
+    """What predicting a split needs: the model's files and what its predictions read."""
+    spec = registry.SPECS[wildcards.model]
     train_dir = f"results/train/{wildcards.model}/{wildcards.split}"
     inputs = {
         "splits": "results/folds/splits.tsv",
-        "code": CODE[wildcards.model] + CODE["evaluate"],
+        "code": CODE["evaluate_fold"],
         "info": f"{train_dir}/train.json",
+        "model": f"{train_dir}/model.pkl" if spec.family == "features" else f"{train_dir}/model.pt",
     }
-    if wildcards.model in registry.family("features"):
-        inputs["model"] = f"{train_dir}/model.pkl"
-        inputs["tables"] = expand("results/features/{video_id}.parquet", video_id=VIDEOS)
-    else:
-        inputs["model"] = f"{train_dir}/model.pt"
-    if wildcards.model == "gait_baseline":
-        inputs["curves"] = expand("results/features/{video_id}.curves.npz", video_id=VIDEOS)
-    if wildcards.model in RGBFLOW_MODELS:
-        inputs["clips"] = expand("results/align/{video_id}.npz", video_id=VIDEOS)
-        inputs["flows"] = expand("results/flow/{video_id}.npz", video_id=VIDEOS)
-    if wildcards.model == "fusion_xattn":
-        inputs["features"] = f"{train_dir}/features.parquet"
+    for name in spec.predicts_from:
+        pattern = PREDICTION_INPUTS[name]
+        if "{video_id}" in pattern:
+            inputs[name] = expand(pattern, video_id=VIDEOS)
+        else:
+            inputs[name] = pattern.format(train_dir=train_dir)
     return inputs
 
 

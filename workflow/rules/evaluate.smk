@@ -30,7 +30,7 @@ rule aggregate_metrics:
         predictions=expand(
             "results/eval/{model}/{split}/predictions.tsv", model=MODELS, split=SPLITS
         ),
-        code=CODE["evaluate"],
+        code=CODE["aggregate_metrics"],
     output:
         metrics="results/metrics.json",
         summary="results/eval/summary.json",

@@ -9,7 +9,7 @@ if INFANT:
         input:
             pose="results/clean/{video_id}.npz",
             qc="results/qc/{video_id}.json",
-            code=CODE["movement"],
+            code=CODE["movement_features"],
         output:
             table="results/features/{video_id}.parquet",
             qc="results/features/{video_id}.json",
@@ -28,7 +28,7 @@ if INFANT:
     rule aggregate_movement_features:
         input:
             tables=expand("results/features/{video_id}.parquet", video_id=VIDEOS),
-            code=CODE["movement"],
+            code=CODE["aggregate_movement_features"],
         output:
             table="results/features/features.parquet",
         params:
@@ -46,7 +46,7 @@ if INFANT:
     rule plot_movement_features:
         input:
             table="results/features/features.parquet",
-            code=CODE["plots"] + CODE["movement"],
+            code=CODE["plot_movement_features"],
         output:
             report(
                 "results/features/figures/movement_features.png",
@@ -94,7 +94,7 @@ else:
             tables=expand("results/features/{video_id}.parquet", video_id=VIDEOS),
             curves=expand("results/features/{video_id}.curves.npz", video_id=VIDEOS),
             reference=get_reference_file(),
-            code=CODE["features"],
+            code=CODE["aggregate_features"],
         output:
             table="results/features/features.parquet",
             reference="results/features/reference.npz",
@@ -118,7 +118,7 @@ else:
             qc="results/features/{video_id}.json",
             table="results/features/{video_id}.parquet",
             reference="results/features/reference.npz",
-            code=CODE["plots"],
+            code=CODE["plot_gait_curves"],
         output:
             report(
                 "results/features/figures/{video_id}.png",

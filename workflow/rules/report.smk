@@ -33,7 +33,7 @@ rule render_summary:
             if SYNTHETIC
             else []
         ),
-        code=CODE["summary"],
+        code=CODE["render_summary"],
     output:
         report(
             "results/report/summary.html",

@@ -5,7 +5,7 @@
 
 rule write_cohort_sheet:
     input:
-        code=CODE["infant_cohort"] if INFANT else CODE["gait_cohort"],
+        code=CODE["write_sheet"],
     output:
         "results/synth/samples.tsv",
     params:
@@ -25,7 +25,7 @@ if INFANT:
 
     rule render_infant_video:
         input:
-            code=CODE["infant_render"] + CODE["infant_cohort"],
+            code=CODE["render_infant_video"],
         output:
             video="results/synth/videos/{video_id}.mp4",
             truth="results/synth/truth/{video_id}.npz",
@@ -48,7 +48,7 @@ else:
 
     rule render_video:
         input:
-            code=CODE["gait_render"] + CODE["gait_cohort"],
+            code=CODE["render_video"],
         output:
             video="results/synth/videos/{video_id}.mp4",
             truth="results/synth/truth/{video_id}.npz",

@@ -13,7 +13,7 @@ rule log_mlflow:
         infos=expand("results/train/{model}/{split}/train.json", model=MODELS, split=SPLITS),
         importance=["results/interpret/stgcn/importance.png"] if "stgcn" in MODELS else [],
         poses=expand("results/clean/{video_id}.npz", video_id=VIDEOS),
-        code=CODE["track"],
+        code=CODE["log_mlflow"],
     output:
         runs="results/mlflow/runs.json",
     params:

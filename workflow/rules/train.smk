@@ -1,5 +1,5 @@
-# Training stage: every model on every split (results/train/{model}/{split}/), and the
-# Grad-CAM keypoint ranking that feeds Paper A's fusion model.
+# Training stage: every model on every split (results/train/{model}/{split}/); the Grad-CAM
+# keypoint ranking that feeds Paper A's fusion model is in interpret.smk.
 
 
 rule train_stgcn:
@@ -7,7 +7,7 @@ rule train_stgcn:
         splits="results/folds/splits.tsv",
         poses=model_poses(),
         qc=model_qc(),
-        code=CODE["stgcn"],
+        code=CODE["train_skeleton"],
     output:
         model="results/train/stgcn/{split}/model.pt",
         history="results/train/stgcn/{split}/history.tsv",
@@ -34,7 +34,7 @@ use rule train_stgcn as train_two_stream_skeleton with:
         splits="results/folds/splits.tsv",
         poses=model_poses(),
         qc=model_qc(),
-        code=CODE["two_stream_skeleton"],
+        code=CODE["train_skeleton"],
     output:
         model="results/train/two_stream_skeleton/{split}/model.pt",
         history="results/train/two_stream_skeleton/{split}/history.tsv",
@@ -51,61 +51,6 @@ use rule train_stgcn as train_two_stream_skeleton with:
         "benchmarks/train/two_stream_skeleton/{split}.tsv"
 
 
-rule rank_keypoints:
-    input:
-        model="results/train/stgcn/{split}/model.pt",
-        splits="results/folds/splits.tsv",
-        poses=model_poses(),
-        qc=model_qc(),
-        code=CODE["gradcam"],
-    output:
-        ranking="results/interpret/stgcn/{split}/importance.tsv",
-        figure=report(
-            "results/interpret/stgcn/{split}/importance.png",
-            category="interpretability",
-            subcategory="Grad-CAM per fold",
-            caption="../report/gradcam.rst",
-            labels={"split": "{split}"},
-        ),
-    params:
-        subjects=subject_map(),
-        labels=label_map(),
-        table=table_params(),
-        top_k=config["models"]["fusion_xattn"]["top_k"],
-    log:
-        "logs/interpret/stgcn/{split}.log",
-    benchmark:
-        "benchmarks/interpret/stgcn/{split}.tsv"
-    conda:
-        "../../envs/motorflow.yaml"
-    script:
-        "../scripts/rank_keypoints.py"
-
-
-rule aggregate_importance:
-    input:
-        rankings=expand("results/interpret/stgcn/{split}/importance.tsv", split=SPLITS),
-        code=CODE["gradcam"],
-    output:
-        table="results/interpret/stgcn/importance.tsv",
-        figure=report(
-            "results/interpret/stgcn/importance.png",
-            category="interpretability",
-            subcategory="Grad-CAM",
-            caption="../report/gradcam.rst",
-        ),
-    params:
-        top_k=config["models"]["fusion_xattn"]["top_k"],
-    log:
-        "logs/interpret/stgcn/aggregate.log",
-    benchmark:
-        "benchmarks/interpret/stgcn/aggregate.tsv"
-    conda:
-        "../../envs/motorflow.yaml"
-    script:
-        "../scripts/aggregate_importance.py"
-
-
 rule train_fusion_xattn:
     input:
         ranking="results/interpret/stgcn/{split}/importance.tsv",
@@ -113,7 +58,7 @@ rule train_fusion_xattn:
         splits="results/folds/splits.tsv",
         poses=model_poses(),
         qc=model_qc(),
-        code=CODE["fusion_xattn"],
+        code=CODE["train_fusion"],
     output:
         model="results/train/fusion_xattn/{split}/model.pt",
         history="results/train/fusion_xattn/{split}/history.tsv",
@@ -145,7 +90,7 @@ rule train_gait_baseline:
         tables=expand("results/features/{video_id}.parquet", video_id=VIDEOS),
         curves=expand("results/features/{video_id}.curves.npz", video_id=VIDEOS),
         qc=expand("results/qc/{video_id}.json", video_id=VIDEOS),
-        code=CODE["gait_baseline"],
+        code=CODE["train_feature_baseline"],
     output:
         model="results/train/gait_baseline/{split}/model.pkl",
         importance="results/train/gait_baseline/{split}/importance.tsv",
@@ -165,7 +110,7 @@ rule train_gait_baseline:
     conda:
         "../../envs/motorflow.yaml"
     script:
-        "../scripts/train_gait_baseline.py"
+        "../scripts/train_feature_baseline.py"
 
 
 use rule train_gait_baseline as train_movement_baseline with:
@@ -173,7 +118,7 @@ use rule train_gait_baseline as train_movement_baseline with:
         splits="results/folds/splits.tsv",
         tables=expand("results/features/{video_id}.parquet", video_id=VIDEOS),
         qc=model_qc(),
-        code=CODE["movement_baseline"],
+        code=CODE["train_feature_baseline"],
     output:
         model="results/train/movement_baseline/{split}/model.pkl",
         importance="results/train/movement_baseline/{split}/importance.tsv",
@@ -199,7 +144,7 @@ rule train_rgbflow:
         flows=expand("results/flow/{video_id}.npz", video_id=VIDEOS),
         poses=model_poses(),
         qc=model_qc(),
-        code=CODE["two_stream_rgbflow"],
+        code=CODE["train_rgbflow"],
     output:
         model="results/train/{model}/{split}/model.pt",
         history="results/train/{model}/{split}/history.tsv",
@@ -221,27 +166,3 @@ rule train_rgbflow:
         "../../envs/motorflow.yaml"
     script:
         "../scripts/train_rgbflow.py"
-
-
-rule plot_feature_importance:
-    input:
-        tables=expand("results/train/{{baseline}}/{split}/importance.tsv", split=SPLITS),
-        code=CODE["plots"],
-    output:
-        table="results/interpret/{baseline}/importance.tsv",
-        figure=report(
-            "results/interpret/{baseline}/importance.png",
-            category="interpretability",
-            subcategory="features",
-            caption="../report/feature_importance.rst",
-        ),
-    wildcard_constraints:
-        baseline="gait_baseline|movement_baseline",
-    log:
-        "logs/interpret/{baseline}.log",
-    benchmark:
-        "benchmarks/interpret/{baseline}.tsv"
-    conda:
-        "../../envs/motorflow.yaml"
-    script:
-        "../scripts/plot_feature_importance.py"

@@ -30,7 +30,7 @@ rule validate_features:
         truth=expand("results/synth/truth/{video_id}.npz", video_id=VIDEOS),
         params=expand("results/synth/truth/{video_id}.json", video_id=VIDEOS),
         table="results/features/features.parquet",
-        code=CODE["validate"] + CODE["features"],
+        code=CODE["validate_features"],
     output:
         table=report(
             "results/validation/feature_accuracy.tsv",
@@ -58,7 +58,7 @@ rule validate_preprocessing:
         masks=expand("results/mask/{video_id}.npz", video_id=VIDEOS),
         align=expand("results/align/{video_id}.json", video_id=VIDEOS),
         clips=expand("results/align/{video_id}.npz", video_id=VIDEOS),
-        code=CODE["validate"] + CODE["mask"] + CODE["infant_render"] + CODE["infant_cohort"],
+        code=CODE["validate_preprocessing"],
     output:
         table=report(
             "results/validation/preprocess_accuracy.tsv",

@@ -2,17 +2,18 @@
 
 from pathlib import Path
 
-from motorflow import evaluate, folds, train
+from motorflow import evaluate, folds, inference
+from motorflow.data.table import table_from_params
 from motorflow.logs import rule_logging
 
 with rule_logging(snakemake.log[0]) as log:
-    table = train.table_from_params(
+    table = table_from_params(
         snakemake.params.subjects,
         snakemake.params.labels,
         snakemake.config["data"]["labels"],
         **snakemake.params.table,
     )
-    preds = train.predict(
+    preds = inference.predict(
         snakemake.wildcards.model,
         table,
         folds.load_splits(snakemake.input.splits),

@@ -2,11 +2,12 @@
 
 import pandas as pd
 
-from motorflow import export, train
+from motorflow import export
+from motorflow.data.table import table_from_params
 from motorflow.logs import rule_logging
 
 with rule_logging(snakemake.log[0]) as log:
-    table = train.table_from_params(
+    table = table_from_params(
         snakemake.params.subjects,
         snakemake.params.labels,
         snakemake.config["data"]["labels"],

@@ -3,9 +3,8 @@
 import os
 from pathlib import Path
 
-from motorflow import tracking
+from motorflow import registry, tracking
 from motorflow.logs import rule_logging
-from motorflow.train import RGBFLOW_STREAMS
 
 # No usage telemetry leaves the machine (clinical projects; offline machines).
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -19,10 +18,9 @@ with rule_logging(snakemake.log[0]) as log:
 
     def section(model: str) -> dict:
         # Paper B's ablations train the two_stream_rgbflow network with one stream.
-        if model in RGBFLOW_STREAMS:
-            base = config["models"].get("two_stream_rgbflow", {})
-            return {**base, "streams": RGBFLOW_STREAMS[model]}
-        return config["models"].get(model, {})
+        spec = registry.SPECS[model]
+        values = config["models"].get(spec.section, {})
+        return {**values, "streams": spec.streams} if spec.streams else values
 
     result = tracking.log_results(
         "results",

@@ -1,11 +1,12 @@
 """Snakemake adapter: Grad-CAM keypoint ranking of one split's ST-GCN (training subjects)."""
 
-from motorflow import folds, train
+from motorflow import folds, interpret
+from motorflow.data.table import table_from_params
 from motorflow.logs import rule_logging
 
 with rule_logging(snakemake.log[0]) as log:
-    ranking = train.rank_keypoints(
-        train.table_from_params(
+    ranking = interpret.rank_keypoints(
+        table_from_params(
             snakemake.params.subjects,
             snakemake.params.labels,
             snakemake.config["data"]["labels"],

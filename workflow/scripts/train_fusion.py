@@ -2,12 +2,15 @@
 
 from pathlib import Path
 
-from motorflow import features, folds, train
+from motorflow import features, folds
+from motorflow.data.table import table_from_params
 from motorflow.logs import rule_logging
+from motorflow.train import fusion
+from motorflow.train.config import TrainConfig
 
 with rule_logging(snakemake.log[0]) as log:
-    info = train.train_fusion(
-        train.table_from_params(
+    info = fusion.train_fusion(
+        table_from_params(
             snakemake.params.subjects,
             snakemake.params.labels,
             snakemake.config["data"]["labels"],
@@ -16,8 +19,8 @@ with rule_logging(snakemake.log[0]) as log:
         folds.load_splits(snakemake.input.splits),
         snakemake.wildcards.split,
         Path(snakemake.output.model).parent,
-        train.TrainConfig.from_mapping(snakemake.params.training),
-        train.FusionTraining.from_mapping(snakemake.params.net),
+        TrainConfig.from_mapping(snakemake.params.training),
+        fusion.FusionTraining.from_mapping(snakemake.params.net),
         snakemake.input.ranking,
         snakemake.input.stgcn,
         features.FeatureConfig.from_mapping(snakemake.params.gait),

@@ -2,13 +2,16 @@
 
 from pathlib import Path
 
-from motorflow import folds, train
+from motorflow import folds
+from motorflow.data.table import table_from_params
 from motorflow.logs import rule_logging
+from motorflow.train import rgbflow
+from motorflow.train.config import TrainConfig
 
 with rule_logging(snakemake.log[0]) as log:
-    info = train.train_rgbflow_model(
+    info = rgbflow.train_rgbflow_model(
         snakemake.wildcards.model,
-        train.table_from_params(
+        table_from_params(
             snakemake.params.subjects,
             snakemake.params.labels,
             snakemake.config["data"]["labels"],
@@ -17,8 +20,8 @@ with rule_logging(snakemake.log[0]) as log:
         folds.load_splits(snakemake.input.splits),
         snakemake.wildcards.split,
         Path(snakemake.output.model).parent,
-        train.TrainConfig.from_mapping(snakemake.params.training),
-        train.RGBFlowTraining.from_mapping(snakemake.params.net),
+        TrainConfig.from_mapping(snakemake.params.training),
+        rgbflow.RGBFlowTraining.from_mapping(snakemake.params.net),
     )
     log.info("best epoch %s of %s (%.1f s)", info["best_epoch"], info["epochs_run"],
              info["seconds"])  # fmt: skip

@@ -2,15 +2,18 @@
 
 from pathlib import Path
 
-from motorflow import folds, train
+from motorflow import folds, registry
+from motorflow.data.table import table_from_params
 from motorflow.logs import rule_logging
+from motorflow.train import skeleton
+from motorflow.train.config import TrainConfig
 
 with rule_logging(snakemake.log[0]) as log:
     model = snakemake.rule.removeprefix("train_")
-    net = train.net_config(model, snakemake.params.net)
-    info = train.train_skeleton_model(
+    net = registry.net_config(model, snakemake.params.net)
+    info = skeleton.train_skeleton_model(
         model,
-        train.table_from_params(
+        table_from_params(
             snakemake.params.subjects,
             snakemake.params.labels,
             snakemake.config["data"]["labels"],
@@ -19,7 +22,7 @@ with rule_logging(snakemake.log[0]) as log:
         folds.load_splits(snakemake.input.splits),
         snakemake.wildcards.split,
         Path(snakemake.output.model).parent,
-        train.TrainConfig.from_mapping(snakemake.params.training),
+        TrainConfig.from_mapping(snakemake.params.training),
         net,
     )
     log.info("best epoch %s of %s (%.1f s)", info["best_epoch"], info["epochs_run"],

@@ -2,12 +2,12 @@
 
 from pathlib import Path
 
-from motorflow import validate
 from motorflow.logs import rule_logging
+from motorflow.validate import pose
 
 with rule_logging(snakemake.log[0]) as log:
     i = snakemake.input
-    result = validate.accuracy_from_files(
+    result = pose.accuracy_from_files(
         i.truth, i.params, i.raw, i.clean, output=Path(snakemake.output.table).with_suffix("")
     )
-    log.info("\n%s", validate.format_summary(result))
+    log.info("\n%s", pose.format_summary(result))

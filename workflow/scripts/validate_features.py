@@ -2,15 +2,16 @@
 
 from pathlib import Path
 
-from motorflow import features, validate
+from motorflow import features
 from motorflow.logs import rule_logging
+from motorflow.validate import features as feature_validation
 
 with rule_logging(snakemake.log[0]) as log:
-    result = validate.feature_accuracy(
+    result = feature_validation.feature_accuracy(
         snakemake.input.truth,
         snakemake.input.params,
         snakemake.input.table,
         output=Path(snakemake.output.table).with_suffix(""),
         cfg=features.FeatureConfig.from_mapping(snakemake.params.options),
     )
-    log.info("\n%s", validate.format_feature_summary(result))
+    log.info("\n%s", feature_validation.format_feature_summary(result))

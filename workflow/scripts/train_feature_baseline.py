@@ -2,13 +2,15 @@
 
 from pathlib import Path
 
-from motorflow import folds, train
+from motorflow import folds
+from motorflow.data.table import table_from_params
 from motorflow.logs import rule_logging
+from motorflow.train import baselines
 
 with rule_logging(snakemake.log[0]) as log:
-    info = train.train_feature_baseline(
+    info = baselines.train_feature_baseline(
         snakemake.rule.removeprefix("train_"),
-        train.table_from_params(
+        table_from_params(
             snakemake.params.subjects,
             snakemake.params.labels,
             snakemake.config["data"]["labels"],
@@ -17,7 +19,7 @@ with rule_logging(snakemake.log[0]) as log:
         folds.load_splits(snakemake.input.splits),
         snakemake.wildcards.split,
         Path(snakemake.output.model).parent,
-        train.BaselineTraining.from_mapping(snakemake.params.net),
+        baselines.BaselineTraining.from_mapping(snakemake.params.net),
         snakemake.params.reference_label,
         seed=snakemake.params.seed,
     )

@@ -1,0 +1,130 @@
+"""The videos the models may use, their result paths, and one split's train/val/test parts.
+
+Every model reads the split's subjects from ``splits.tsv`` (:mod:`motorflow.folds`);
+:func:`split_data` checks that no subject is in two roles of what is actually used.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from motorflow import folds as foldlib
+
+
+class TrainError(ValueError):
+    """A split that cannot be trained on (no usable training videos, unknown model …)."""
+
+
+@dataclass
+class VideoTable:
+    """The cohort's videos that the models may use: id, subject, label and result paths."""
+
+    # video_id, subject_id, label; paths: pose (the skeleton models' input), qc (cleaning),
+    # features, curves, and with the video preprocessing align_qc, clip, flow ("" without).
+    videos: pd.DataFrame
+    labels: list[str]
+
+    def usable(self) -> tuple[pd.DataFrame, dict[str, str]]:
+        """Videos the QC kept, and why the others are left out.
+
+        Every model uses the same videos, so that models are compared on the same subjects: a
+        video the video preprocessing failed on (nobody segmented, trunk never detected) is
+        left out of the skeleton models too.
+        """
+        keep, skipped = [], {}
+        for row in self.videos.itertuples(index=False):
+            rec = json.loads(Path(row.qc).read_text()) if row.qc else {}
+            pre = json.loads(Path(row.align_qc).read_text()) if row.align_qc else {}
+            if rec.get("excluded"):
+                skipped[row.video_id] = f"excluded by cleaning QC: {rec.get('reason', '')}"
+            elif pre and pre.get("status") != "ok":
+                skipped[row.video_id] = f"video preprocessing failed: {pre.get('reason', '')}"
+            elif not Path(row.pose).exists():
+                skipped[row.video_id] = f"no pose file {row.pose}"
+            else:
+                keep.append(row.video_id)
+        return self.videos[self.videos["video_id"].isin(keep)], skipped
+
+
+def video_table(
+    samples: pd.DataFrame,
+    labels: list[str],
+    results: str | Path = "results",
+    skeleton_input: str = "clean",
+    preprocess: bool = False,
+) -> VideoTable:
+    """From the sample table (``video_id, subject_id, label``): the standard result paths.
+
+    ``skeleton_input``: ``clean`` (the cleaning stage's keypoints) or ``aligned`` (the same
+    keypoints in the aligned crop, Paper B's body-position normalisation; needs
+    ``preprocess``).
+    """
+    results = Path(results)
+    unknown = sorted(set(samples["label"].astype(str)) - set(labels))
+    if unknown:
+        raise TrainError(f"labels {unknown} are not among the configured labels {labels}")
+    if skeleton_input not in ("clean", "aligned"):
+        raise TrainError(f"skeleton_input must be clean or aligned, not {skeleton_input!r}")
+    if skeleton_input == "aligned" and not preprocess:
+        raise TrainError("skeleton_input aligned needs the video preprocessing stages")
+    v = samples[["video_id", "subject_id", "label"]].astype(str).copy()
+    ids = list(v["video_id"])
+
+    def paths(stage: str, suffix: str) -> list[str]:
+        return [str(results / stage / f"{i}{suffix}") for i in ids]
+
+    aligned = skeleton_input == "aligned"
+    v["pose"] = paths("align", ".pose.npz") if aligned else paths("clean", ".npz")
+    v["qc"] = paths("qc", ".json")
+    v["features"] = paths("features", ".parquet")
+    v["curves"] = paths("features", ".curves.npz")
+    v["align_qc"] = paths("align", ".json") if preprocess else [""] * len(ids)
+    v["clip"] = paths("align", ".npz") if preprocess else [""] * len(ids)
+    v["flow"] = paths("flow", ".npz") if preprocess else [""] * len(ids)
+    return VideoTable(v.reset_index(drop=True), list(labels))
+
+
+def table_from_params(
+    subjects: dict[str, str],
+    labels: dict[str, str],
+    label_order: list[str],
+    results: str | Path = "results",
+    skeleton_input: str = "clean",
+    preprocess: bool = False,
+) -> VideoTable:
+    """The video table from the rules' plain-dict params (video_id → subject, → label)."""
+    samples = pd.DataFrame({"subject_id": pd.Series(subjects), "label": pd.Series(labels)})
+    samples.index.name = "video_id"
+    return video_table(
+        samples.reset_index(), [str(x) for x in label_order], results, skeleton_input, preprocess
+    )
+
+
+@dataclass
+class SplitData:
+    split: str
+    train: pd.DataFrame
+    val: pd.DataFrame
+    test: pd.DataFrame
+    skipped: dict[str, str]
+
+
+def split_data(table: VideoTable, splits: pd.DataFrame, split: str) -> SplitData:
+    usable, skipped = table.usable()
+    parts = {}
+    for role in foldlib.ROLES:
+        subjects = set(foldlib.subjects_of(splits, split, role))
+        parts[role] = usable[usable["subject_id"].isin(subjects)].reset_index(drop=True)
+    # Leakage guard on what is actually used, not only on the split table.
+    seen: dict[str, str] = {}
+    for role, df in parts.items():
+        for s in df["subject_id"]:
+            if seen.setdefault(s, role) != role:
+                raise foldlib.FoldError(f"split {split}: subject {s} in {seen[s]} and {role}")
+    if parts["train"].empty:
+        raise TrainError(f"split {split}: no usable training videos")
+    return SplitData(split, parts["train"], parts["val"], parts["test"], skipped)
