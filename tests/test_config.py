@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
-from motorflow import clean, features, flow, folds, movement
+import pytest
+import yaml
+
+from motorflow import align, clean, features, flow, folds, mask, movement, pose, registry
 from motorflow.bouts import BoutConfig
 from motorflow.config import config_from_mapping
 from motorflow.train.config import TrainConfig
@@ -17,6 +20,7 @@ SECTIONS = [
     (movement.MovementConfig, "features.movement"),
     (flow.FlowConfig, "flow"),
     (TrainConfig, "models"),
+    (pose.PoseConfig, "pose"),
 ]
 
 
@@ -41,3 +45,63 @@ def test_lists_become_tuples_and_nested_sections_their_configs():
     with pytest.raises(ValueError, match="unknown features.gait.bouts option 'min_bout'"):
         features.FeatureConfig.from_mapping({"bouts": {"min_bout": 2}})
     assert config_from_mapping(BoutConfig, {"smooth_s": 1.5}, "x") == BoutConfig(smooth_s=1.5)
+
+
+# --------------------------------------------------------------------------------------------
+# Defaults live in the config dataclasses.  config/config.yaml spells them out for the user
+# and the schema only types the keys a dataclass owns, so the three cannot disagree.
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+SCHEMA = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
+OWNED = [
+    (clean.CleanConfig, "clean"),
+    (features.FeatureConfig, "features.gait"),
+    (folds.FoldConfig, "cv"),
+    (movement.MovementConfig, "features.movement"),
+    (flow.FlowConfig, "preprocess.flow"),
+    (mask.MaskConfig, "preprocess.mask"),
+    (align.AlignConfig, "preprocess.align"),
+    (pose.PoseConfig, "pose"),
+]
+
+
+def _section(tree: dict, path: str) -> dict:
+    for key in path.split("."):
+        tree = (tree or {}).get(key) or {}
+    return tree
+
+
+def _schema_defaults(node: dict, path: str = "") -> dict[str, object]:
+    out = {}
+    for key, sub in node.get("properties", {}).items():
+        here = f"{path}.{key}" if path else key
+        if isinstance(sub, dict):
+            if "default" in sub and "properties" not in sub and sub["default"] != {}:
+                out[here] = sub["default"]
+            out.update(_schema_defaults(sub, here))
+    return out
+
+
+@pytest.mark.parametrize(("cls", "section"), OWNED, ids=[s for _, s in OWNED])
+def test_config_yaml_spells_out_the_dataclass_defaults(cls, section):
+    assert cls.from_mapping(_section(CONFIG, section)) == cls()
+
+
+def test_config_yaml_spells_out_every_models_defaults():
+    models = CONFIG["models"]
+    shared = {k: models[k] for k in ("seed", "device", "threads", "clip", "optim", "augment")}
+    assert TrainConfig.from_mapping(shared) == TrainConfig()
+    for name in registry.NAMES:
+        section = models.get(registry.SPECS[name].section)
+        assert registry.net_config(name, section) == registry.config_class(name)(), name
+
+
+def test_schema_defaults_only_where_no_dataclass_owns_the_key():
+    defaults = _schema_defaults(SCHEMA)
+    owned = [s for _, s in OWNED] + ["models.seed", "models.device", "models.threads"]
+    assert not [k for k in defaults if any(k == o or k.startswith(f"{o}.") for o in owned)]
+    # The remaining ones (data source, MLflow experiment, ...) agree with config.yaml.
+    for key, value in defaults.items():
+        parent, _, leaf = key.rpartition(".")
+        assert _section(CONFIG, parent).get(leaf, value) == value, key

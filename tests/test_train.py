@@ -228,6 +228,8 @@ def test_stgcn_training_is_deterministic_and_predicts(cohort, tmp_path):
         )
         outs.append(torch.load(tmp_path / run / "model.pt", weights_only=False)["state_dict"])
     assert states_equal(*outs)
+    # The checkpoint file itself is reproducible (DVC and the lineage compare its bytes).
+    assert (tmp_path / "a/model.pt").read_bytes() == (tmp_path / "b/model.pt").read_bytes()
     test_subjects = set(folds.subjects_of(splits, "fold0", "test"))
     assert not test_subjects & set(info["train_subjects"] + info["val_subjects"])
     hist = pd.read_csv(tmp_path / "a" / "history.tsv", sep="\t")

@@ -60,7 +60,8 @@ def cmd_pose(args: argparse.Namespace) -> int:
     if args.max_people:
         opts["max_people"] = args.max_people
     size = tuple(args.frame_size) if args.frame_size else None
-    p = pose.run(args.input, args.output, pose.PoseConfig(**opts), fps=args.fps, frame_size=size)
+    cfg = pose.PoseConfig.from_mapping(opts)
+    p = pose.run(args.input, args.output, cfg, fps=args.fps, frame_size=size)
     print(f"{args.output}: {p.n_frames} frames, {p.fps:.2f} fps, backend {p.backend}")
     return 0
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from motorflow import importers
+from motorflow.config import config_from_mapping
 from motorflow.poseio import PoseData, save_pose
 from motorflow.skeleton import INDEX, N_JOINTS
 from motorflow.video import VideoError, iter_frames, probe
@@ -55,6 +56,10 @@ class PoseConfig:
             )
         if self.max_people < 1:
             raise ValueError("max_people must be >= 1")
+
+    @classmethod
+    def from_mapping(cls, mapping: dict | None) -> PoseConfig:
+        return config_from_mapping(cls, mapping, "pose")
 
 
 def _mediapipe_version() -> str:

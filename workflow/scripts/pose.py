@@ -7,7 +7,7 @@ with rule_logging(snakemake.log[0]):
     pose.run(
         snakemake.params.source,
         snakemake.output[0],
-        pose.PoseConfig(**snakemake.params.options),
+        pose.PoseConfig.from_mapping(snakemake.params.options),
         fps=snakemake.params.fps,
         frame_size=snakemake.params.frame_size,
         recording=snakemake.wildcards.video_id,

@@ -39,7 +39,7 @@ class RGBFlowConfig:
     # Output channels of each stage; every stage halves the resolution (stride-2 conv).
     channels: tuple[int, ...] = (16, 32, 64)
     # L: flow fields stacked for the temporal stream (2L input channels: x, y per field).
-    flow_frames: int = 5
+    flow_frames: int = 8
     streams: Streams = "both"
     # True: average the two streams' logits instead of fusing feature maps (baseline).
     late_fusion: bool = False

@@ -19,8 +19,10 @@ from motorflow.train.loop import FitResult
 
 
 def save_torch(obj: dict, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    # Saved through a file object: the archive's inner folder is then always "archive", not
+    # the temporary file's name, so the same weights give the same bytes (DVC, lineage).
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        torch.save(obj, fh)
 
 
 def train_info(
