@@ -10,6 +10,8 @@ from pathlib import Path
 
 import yaml
 
+from motorflow.layout import Layout
+
 
 def _config(path: str | None) -> dict:
     if not path:
@@ -130,12 +132,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
     result = pose.pose_accuracy(args.results, args.output)
     print(pose.format_summary(result))
     passed = result["passed"]
-    table = Path(args.results) / "features" / "features.parquet"
+    tree = Layout(args.results)
+    table = tree.features_table
     if table.exists():
-        truth = Path(args.results) / "synth" / "truth"
         ids = sorted(str(v) for v in pd.read_parquet(table)["video_id"])
         feats = features.feature_accuracy(
-            [truth / f"{v}.npz" for v in ids], [truth / f"{v}.json" for v in ids], table,
+            [tree.truth(v) for v in ids], [tree.truth_params(v) for v in ids], table,
             output=Path(args.output).with_name("feature_accuracy") if args.output else None,
         )  # fmt: skip
         print()
@@ -268,7 +270,7 @@ def _split_inputs(args: argparse.Namespace):
         skeleton_input=cfg.get("models", {}).get("skeleton_input", "clean"),
         preprocess=bool(cfg.get("preprocess", {}).get("enabled", False)),
     )  # fmt: skip
-    return table, folds.load_splits(Path(args.results) / "folds" / "splits.tsv"), cfg
+    return table, folds.load_splits(Layout(args.results).splits), cfg
 
 
 def cmd_folds(args: argparse.Namespace) -> int:
@@ -295,7 +297,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         {k: mcfg[k] for k in ("seed", "device", "threads", "clip", "optim", "augment")
          if k in mcfg}
     )  # fmt: skip
-    out = Path(args.results) / "train" / args.model / args.split
+    tree = Layout(args.results)
+    out = tree.train_dir(args.model, args.split)
     ref_label = cfg.get("features", {}).get("reference_label", "I")
     spec = registry.SPECS[args.model]
     net = registry.net_config(args.model, mcfg.get(spec.section))
@@ -310,12 +313,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     elif family == "rgbflow":
         info = rgbflow.train_rgbflow_model(args.model, table, splits, args.split, out, tcfg, net)
     else:  # fusion: ranks the keypoints on the split's ST-GCN first
-        interp = Path(args.results) / "interpret" / "stgcn" / args.split
-        stgcn = Path(args.results) / "train" / "stgcn" / args.split / "model.pt"
-        interpret.rank_keypoints(table, splits, args.split, stgcn, interp / "importance.tsv",
-                                 interp / "importance.png", top_k=net.top_k)  # fmt: skip
+        ranking = tree.ranking(args.split)
+        stgcn = tree.train_dir("stgcn", args.split) / "model.pt"
+        interpret.rank_keypoints(table, splits, args.split, stgcn, ranking,
+                                 ranking.with_suffix(".png"), top_k=net.top_k)  # fmt: skip
         info = fusion.train_fusion(
-            table, splits, args.split, out, tcfg, net, interp / "importance.tsv", stgcn,
+            table, splits, args.split, out, tcfg, net, ranking, stgcn,
             features.FeatureConfig.from_mapping(cfg.get("features", {}).get("gait")), ref_label,
         )  # fmt: skip
     print(f"{out}: trained on {info['n_train_subjects']} subjects")
@@ -326,10 +329,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from motorflow import evaluate, inference
 
     table, splits, cfg = _split_inputs(args)
-    out = Path(args.results) / "eval" / args.model / args.split
+    tree = Layout(args.results)
+    out = tree.eval_dir(args.model, args.split)
     preds = inference.predict(
-        args.model, table, splits, args.split, Path(args.results) / "train" / args.model /
-        args.split, out / "predictions.tsv",
+        args.model, table, splits, args.split, tree.train_dir(args.model, args.split),
+        out / "predictions.tsv",
         reference_label=cfg.get("features", {}).get("reference_label", "I"),
     )  # fmt: skip
     m = evaluate.write_fold_metrics(out / "predictions.tsv", table.labels, out / "metrics.json")

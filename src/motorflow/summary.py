@@ -31,6 +31,7 @@ import pandas as pd
 
 from motorflow import __version__
 from motorflow import evaluate as ev
+from motorflow.layout import Layout
 from motorflow.poseio import atomic_path
 
 TASKS = {
@@ -100,12 +101,12 @@ def render_summary(
         raise ValueError(f"task must be one of {sorted(TASKS)}, got {task!r}")
     if not models:
         raise ValueError("the summary page needs at least one model")
-    summary = _read_json(results / "eval" / "summary.json", "evaluation summary")
+    summary = _read_json(Layout(results).eval_summary, "evaluation summary")
     missing = [m for m in models if m not in summary.get("metrics", {})]
     if missing:
-        raise ValueError(f"{results / 'eval' / 'summary.json'}: no metrics for {missing}")
-    cohort = _read_table(results / "features" / "features.parquet", "cohort feature table")
-    qc = _read_table(results / "qc" / "summary.tsv", "QC summary")
+        raise ValueError(f"{Layout(results).eval_summary}: no metrics for {missing}")
+    cohort = _read_table(Layout(results).features_table, "cohort feature table")
+    qc = _read_table(Layout(results).qc_summary, "QC summary")
     sections = [
         _header(summary, cohort, qc, models=models, splits=splits, task=task),
         _metrics_section(summary, models),
@@ -135,17 +136,17 @@ def discover_run(results: str | Path) -> dict:
     are written only by the gait task).
     """
     results = Path(results)
-    summary = _read_json(results / "eval" / "summary.json", "evaluation summary")
+    summary = _read_json(Layout(results).eval_summary, "evaluation summary")
     models = list(summary.get("metrics", {}))
     if not models:
-        raise ValueError(f"{results / 'eval' / 'summary.json'}: no models")
+        raise ValueError(f"{Layout(results).eval_summary}: no models")
     splits = sorted(
-        (p.parent.name for p in (results / "eval" / models[0]).glob("*/metrics.json")),
+        (p.parent.name for p in Layout(results).glob(Layout(results).fold_metrics(models[0], "*"))),
         key=_natural_key,
     )
     if not splits:
-        raise FileNotFoundError(f"no {results / 'eval' / models[0]}/*/metrics.json")
-    has_curves = any((results / "features").glob("*.curves.npz"))
+        raise FileNotFoundError(f"no {Layout(results).fold_metrics(models[0], '*')}")
+    has_curves = any(Layout(results).glob(Layout(results).curves("*")))
     task = "gait" if has_curves else "infant"
     return {"models": models, "splits": splits, "labels": list(summary["labels"]), "task": task}
 
@@ -295,7 +296,7 @@ def _folds_section(results: Path, models: Sequence[str], splits: Sequence[str]) 
     body = []
     for model in models:
         for split in splits:
-            path = results / "eval" / model / split / "metrics.json"
+            path = Layout(results).fold_metrics(model, split)
             fold = _read_json(path, f"metrics of {model} on {split}")
             subject = fold["subject"]
             body.append(
@@ -319,7 +320,7 @@ def _folds_section(results: Path, models: Sequence[str], splits: Sequence[str]) 
 def _confusion_section(results: Path, models: Sequence[str]) -> str:
     figures = [
         _figure(
-            results / "eval" / f"{model}_confusion_subject.png",
+            Layout(results).confusion(model),
             f"confusion-{model}",
             f"{model}: subject-level confusion matrix",
             f"{model}: rows true, columns predicted; colour row-normalised, numbers subjects.",
@@ -335,7 +336,7 @@ def _confusion_section(results: Path, models: Sequence[str]) -> str:
 def _interpret_section(results: Path, models: Sequence[str]) -> str:
     figures = [
         _figure(
-            results / "interpret" / model / "importance.png",
+            Layout(results).importance(model),
             f"importance-{model}",
             f"{model} importance",
             caption,
@@ -358,7 +359,7 @@ def _gait_section(results: Path, cohort: pd.DataFrame, labels: Sequence[str]) ->
     ok = cohort[cohort["status"].astype(str) == "ok"] if "status" in cohort else cohort
     curve_files = {}
     for video_id in cohort["video_id"].astype(str):
-        path = results / "features" / f"{video_id}.curves.npz"
+        path = Layout(results).curves(video_id)
         if not path.is_file():
             raise FileNotFoundError(f"summary page: missing input {path} (gait curves)")
         curve_files[video_id] = path
@@ -383,7 +384,7 @@ def _gait_section(results: Path, cohort: pd.DataFrame, labels: Sequence[str]) ->
 
 def _movement_section(results: Path) -> str:
     figure = _figure(
-        results / "features" / "figures" / "movement_features.png",
+        Layout(results).movement_figure,
         "movement-features",
         "general-movement features per class",
         "Whole-body general-movement features per class, one point per video.",
@@ -422,7 +423,7 @@ def _qc_section(qc: pd.DataFrame) -> str:
 def _validation_section(results: Path) -> str:
     parts = []
     for name, title in VALIDATION.items():
-        path = results / "validation" / f"{name}.json"
+        path = Layout(results).validation(name)
         if not path.is_file():
             continue
         record = _read_json(path, title)

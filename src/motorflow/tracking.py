@@ -54,6 +54,7 @@ from typing import Any
 
 import pandas as pd
 
+from motorflow.layout import Layout
 from motorflow.poseio import write_json
 from motorflow.provenance import git_state, jsonable, sha256_file, sha256_json
 
@@ -217,7 +218,7 @@ def history_metrics(history: pd.DataFrame) -> list[tuple[str, float, int]]:
 
 def default_tracking_uri(project_dir: str | os.PathLike) -> str:
     """``sqlite:///<abs project dir>/results/mlflow/mlflow.db``."""
-    db = Path(project_dir).resolve() / "results" / "mlflow" / "mlflow.db"
+    db = Layout(Path(project_dir).resolve() / "results").mlflow_db
     return f"sqlite:///{db.as_posix()}"
 
 
@@ -230,7 +231,7 @@ def _sqlite_file(tracking_uri: str) -> Path | None:
 
 def _default_artifact_location(results_dir: Path, tracking_uri: str) -> str:
     db = _sqlite_file(tracking_uri)
-    store = db.resolve().parent if db is not None else results_dir.resolve() / "mlflow"
+    store = (db if db is not None else Layout(results_dir).mlflow_db).resolve().parent
     return (store / "artifacts").as_uri()
 
 
@@ -260,17 +261,17 @@ def log_results(
     from mlflow import MlflowClient
     from mlflow.entities import Metric, Param, RunTag
 
-    results = Path(results_dir)
+    tree = Layout(results_dir)
     # Check the whole tree first: a missing file must not leave half an experiment logged.
     missing = [
-        str(results / "eval" / m / s / "metrics.json")
+        str(tree.fold_metrics(m, s))
         for m in models
         for s in splits
-        if not (results / "eval" / m / s / "metrics.json").is_file()
+        if not tree.fold_metrics(m, s).is_file()
     ]
     if missing:
         raise FileNotFoundError(f"missing evaluation results: {', '.join(missing)}")
-    summary_path = results / "metrics.json"
+    summary_path = tree.metrics
     summary = _read_json(summary_path) if summary_path.is_file() else {}
 
     db = _sqlite_file(tracking_uri)
@@ -279,7 +280,7 @@ def log_results(
     client = MlflowClient(tracking_uri=tracking_uri)
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
-        location = artifact_location or _default_artifact_location(results, tracking_uri)
+        location = artifact_location or _default_artifact_location(tree.root, tracking_uri)
         experiment_id = client.create_experiment(experiment, artifact_location=location)
     else:
         if exp.lifecycle_stage == "deleted":
@@ -339,16 +340,16 @@ def log_results(
             params=params,
             extra_tags={},
             artifacts=[
-                results / "eval" / f"{model}_confusion_subject.png",
-                results / "interpret" / model / "importance.png",
-                results / "folds" / "folds.tsv",
+                tree.confusion(model),
+                tree.importance(model),
+                tree.folds,
             ],
         )
         runs.append({"model": model, "split": None, "run_id": parent_id})
 
         for split in splits:
-            train_dir = results / "train" / model / split
-            eval_dir = results / "eval" / model / split
+            train_dir = tree.train_dir(model, split)
+            eval_dir = tree.eval_dir(model, split)
             train_json = train_dir / "train.json"
             train = _read_json(train_json) if train_json.is_file() else {}
             metrics = split_metrics(_read_json(eval_dir / "metrics.json"))

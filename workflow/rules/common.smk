@@ -7,6 +7,7 @@ import pandas as pd
 from snakemake.utils import validate
 
 from motorflow import codedeps
+from motorflow.layout import Layout
 from motorflow import folds as foldlib
 from motorflow import importers, registry
 from motorflow import sheet as sheetlib
@@ -98,6 +99,9 @@ wildcard_constraints:
 # rules' `code` inputs: Snakemake tracks no imported code, and with these an edit reruns
 # exactly the rules that run the edited file.  Keyed by script name.
 CODE = codedeps.script_table("workflow/scripts", "src")
+# The results tree (motorflow.layout), shared with the package: the input helpers below build
+# their paths from it, and tests/test_layout.py checks it against the rules' outputs.
+RESULTS = Layout()
 
 
 # Cohort-size keys: adding subjects leaves existing videos untouched, so they are not
@@ -183,16 +187,14 @@ def session_map():
 
 def model_poses():
     """The pose files the skeleton models read: cleaned, or aligned (Paper B)."""
-    if SKELETON_INPUT == "aligned":
-        return expand("results/align/{video_id}.pose.npz", video_id=VIDEOS)
-    return expand("results/clean/{video_id}.npz", video_id=VIDEOS)
+    return expand(str(RESULTS.model_pose(SKELETON_INPUT)), video_id=VIDEOS)
 
 
 def model_qc():
     """The QC records that decide which videos every model may use."""
-    records = expand("results/qc/{video_id}.json", video_id=VIDEOS)
+    records = expand(str(RESULTS.qc()), video_id=VIDEOS)
     if PREPROCESS:
-        records += expand("results/align/{video_id}.json", video_id=VIDEOS)
+        records += expand(str(RESULTS.align_qc()), video_id=VIDEOS)
     return records
 
 
@@ -217,10 +219,10 @@ def eval_reference_label(wildcards):
 # What a model's predictions may read beside its trained model (registry: predicts_from):
 # per-video paths ({video_id}), or the split's own training output ({train_dir}).
 PREDICTION_INPUTS = {
-    "tables": "results/features/{video_id}.parquet",
-    "curves": "results/features/{video_id}.curves.npz",
-    "clips": "results/align/{video_id}.npz",
-    "flows": "results/flow/{video_id}.npz",
+    "tables": str(RESULTS.features()),
+    "curves": str(RESULTS.curves()),
+    "clips": str(RESULTS.clip()),
+    "flows": str(RESULTS.flow()),
     "features": "{train_dir}/features.parquet",
 }
 
@@ -228,9 +230,9 @@ PREDICTION_INPUTS = {
 def eval_inputs(wildcards):
     """What predicting a split needs: the model's files and what its predictions read."""
     spec = registry.SPECS[wildcards.model]
-    train_dir = f"results/train/{wildcards.model}/{wildcards.split}"
+    train_dir = str(RESULTS.train_dir(wildcards.model, wildcards.split))
     inputs = {
-        "splits": "results/folds/splits.tsv",
+        "splits": str(RESULTS.splits),
         "code": CODE["evaluate_fold"],
         "info": f"{train_dir}/train.json",
         "model": f"{train_dir}/model.pkl" if spec.family == "features" else f"{train_dir}/model.pt",

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from motorflow import folds as foldlib
+from motorflow.layout import Layout
 
 
 class TrainError(ValueError):
@@ -63,7 +64,7 @@ def video_table(
     keypoints in the aligned crop, Paper B's body-position normalisation; needs
     ``preprocess``).
     """
-    results = Path(results)
+    tree = Layout(results)
     unknown = sorted(set(samples["label"].astype(str)) - set(labels))
     if unknown:
         raise TrainError(f"labels {unknown} are not among the configured labels {labels}")
@@ -74,17 +75,16 @@ def video_table(
     v = samples[["video_id", "subject_id", "label"]].astype(str).copy()
     ids = list(v["video_id"])
 
-    def paths(stage: str, suffix: str) -> list[str]:
-        return [str(results / stage / f"{i}{suffix}") for i in ids]
+    def paths(where, needed: bool = True) -> list[str]:
+        return [str(where(i)) for i in ids] if needed else [""] * len(ids)
 
-    aligned = skeleton_input == "aligned"
-    v["pose"] = paths("align", ".pose.npz") if aligned else paths("clean", ".npz")
-    v["qc"] = paths("qc", ".json")
-    v["features"] = paths("features", ".parquet")
-    v["curves"] = paths("features", ".curves.npz")
-    v["align_qc"] = paths("align", ".json") if preprocess else [""] * len(ids)
-    v["clip"] = paths("align", ".npz") if preprocess else [""] * len(ids)
-    v["flow"] = paths("flow", ".npz") if preprocess else [""] * len(ids)
+    v["pose"] = paths(lambda i: tree.model_pose(skeleton_input, i))
+    v["qc"] = paths(tree.qc)
+    v["features"] = paths(tree.features)
+    v["curves"] = paths(tree.curves)
+    v["align_qc"] = paths(tree.align_qc, preprocess)
+    v["clip"] = paths(tree.clip, preprocess)
+    v["flow"] = paths(tree.flow, preprocess)
     return VideoTable(v.reset_index(drop=True), list(labels))
 
 

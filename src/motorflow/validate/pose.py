@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from motorflow.layout import Layout
 from motorflow.poseio import atomic_path, load_pose, write_json
 from motorflow.skeleton import INDEX
 
@@ -105,14 +106,12 @@ def pose_accuracy(
     video_ids: list[str] | None = None,
 ) -> dict:
     """Evaluate the given synthetic videos (default: all with truth, raw and clean files)."""
-    results = Path(results)
-    truth_dir = results / "synth" / "truth"
+    tree = Layout(results)
+    truth_dir = tree.truth().parent
     ids = video_ids if video_ids is not None else sorted(p.stem for p in truth_dir.glob("*.json"))
     quads = [
-        (truth_dir / f"{v}.npz", truth_dir / f"{v}.json", results / "pose" / f"{v}.npz",
-         results / "clean" / f"{v}.npz")
-        for v in ids
-    ]  # fmt: skip
+        (tree.truth(v), tree.truth_params(v), tree.raw_pose(v), tree.clean_pose(v)) for v in ids
+    ]
     quads = [q for q in quads if all(p.exists() for p in q)]
     if not quads:
         raise FileNotFoundError(f"{results}: no synthetic video with truth, pose and clean files")
