@@ -90,6 +90,7 @@ def make_run(root: Path, *, ordinal: bool = True) -> Path:
     result = evaluate.summarise_files(
         paths, LABELS, n_boot=50, seed=1, baseline="stgcn", ordinal=ordinal
     )
+    result["task"] = "gait"  # as the workflow's aggregate_metrics records it
     evaluate.write_summary(result, results / "metrics.json", results / "eval")
 
     gradcam.plot_skeleton_importance(
@@ -420,6 +421,26 @@ def test_cli_discovers_the_run(run, tmp_path, capsys):
     keys = [(a["data-model"], a["data-split"]) for a, _ in doc.tables["fold-table"]]
     assert keys == [(m, s) for m in sorted(MODELS) for s in SPLITS]  # summary.json's order
     assert cli.main(["summary", "--results", str(tmp_path / "none")]) == 1
+
+
+def test_cli_takes_the_task_from_the_run_record_not_from_its_files(run, tmp_path, capsys):
+    old = tmp_path / "old"
+    shutil.copytree(run, old)
+    record = json.loads((old / "eval" / "summary.json").read_text())
+    record["task"] = "infant"
+    (old / "eval" / "summary.json").write_text(json.dumps(record))
+    figure = old / "features" / "figures" / "movement_features.png"
+    figure.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(old / "interpret" / "gait_baseline" / "importance.png", figure)
+    out = tmp_path / "page.html"
+    # The gait curves are still there: the record decides.
+    assert cli.main(["summary", "--results", str(old), "--output", str(out)]) == 0
+    assert "infant task" in capsys.readouterr().out
+    del record["task"]  # a run recorded before the task was: the user is asked for it
+    (old / "eval" / "summary.json").write_text(json.dumps(record))
+    assert cli.main(["summary", "--results", str(old), "--output", str(out)]) == 1
+    assert "records no task; pass --task" in capsys.readouterr().err
+    assert cli.main(["summary", "--results", str(old), "--output", str(out), "--task", "gait"]) == 0
 
 
 # --------------------------------------------------------------------------- in a browser

@@ -357,6 +357,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
         seed=int(ev.get("seed", 0)), baseline=ev.get("baseline", "stgcn"),
         ordinal=(cfg.get("data") or {}).get("task", "gait") != "infant", sessions=sessions,
     )  # fmt: skip
+    summary["task"] = (cfg.get("data") or {}).get("task", "gait")
     evaluate.write_summary(summary, args.output, Path(args.output).parent / "eval")
     print(evaluate.format_table(summary))
     return 0
@@ -369,6 +370,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
     for key in ("task", "models", "splits", "labels"):
         if getattr(args, key):
             run[key] = getattr(args, key)
+    if run["task"] is None:
+        raise ValueError(f"{args.results}: its eval/summary.json records no task; pass --task")
     out = summary.render_summary(args.results, args.output, **run)
     print(f"{out}: {run['task']} task, models {', '.join(run['models'])}, "
           f"{len(run['splits'])} splits")  # fmt: skip

@@ -131,9 +131,9 @@ def render_summary(
 def discover_run(results: str | Path) -> dict:
     """Models, splits, labels and task of a finished run, read from its files (for the CLI).
 
-    Models and labels come from ``eval/summary.json`` (in its order), splits from the
-    folders of ``eval/{model}/``, and the task from the features stage's outputs (gait curves
-    are written only by the gait task).
+    Models, labels and the task come from the run's record ``eval/summary.json`` (models in
+    its order), splits from the folders of ``eval/{model}/``.  A run recorded before the task
+    was written gives task None (the caller must be told it).
     """
     results = Path(results)
     summary = _read_json(Layout(results).eval_summary, "evaluation summary")
@@ -146,8 +146,7 @@ def discover_run(results: str | Path) -> dict:
     )
     if not splits:
         raise FileNotFoundError(f"no {Layout(results).fold_metrics(models[0], '*')}")
-    has_curves = any(Layout(results).glob(Layout(results).curves("*")))
-    task = "gait" if has_curves else "infant"
+    task = summary.get("task")
     return {"models": models, "splits": splits, "labels": list(summary["labels"]), "task": task}
 
 

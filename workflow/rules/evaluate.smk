@@ -57,6 +57,7 @@ rule aggregate_metrics:
         baseline=config["evaluation"]["baseline"],
         # GMFCS levels are ordered (QWK in the table); general-movement classes are not.
         ordinal=not INFANT,
+        task=TASK,
         # The sheet's sessions: the visit level (subject + session) of a longitudinal sheet.
         sessions=session_map(),
     log:

@@ -16,6 +16,7 @@ with rule_logging(snakemake.log[0]) as log:
         ordinal=snakemake.params.ordinal,
         sessions=snakemake.params.sessions,
     )
+    summary["task"] = snakemake.params.task  # the run's own record (read by the summary page)
     evaluate.write_summary(summary, snakemake.output.metrics, Path(snakemake.output.summary).parent)
     evaluate.write_dvc_plots(summary, Path(snakemake.output.fold_plots[0]).parent.parent)
     log.info("metrics of %s", ", ".join(summary["metrics"]))
