@@ -115,6 +115,9 @@ def test_every_rule_declares_the_code_of_its_own_script():
         # … and the baselines run no torch code.
         ("train_feature_baseline", ["train/baselines.py", "features.py", "movement.py"],
          ["train/loop.py", "train/checkpoint.py", "models/stgcn.py", "data/clips.py"]),
+        # Grad-CAM loads the fold's ST-GCN through the skeleton family's builders.
+        ("rank_keypoints", ["interpret.py", "train/skeleton.py", "gradcam.py"],
+         ["train/baselines.py", "train/fusion.py", "models/rgbflow.py"]),
         ("validate", ["validate/pose.py"], ["features.py", "validate/features.py", "mask.py"]),
         ("log_mlflow", ["tracking.py", "registry.py"], ["train/config.py", "data/table.py"]),
     ],

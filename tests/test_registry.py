@@ -115,3 +115,20 @@ def test_workflow_refuses_a_model_of_the_other_task(tmp_path, configfile, model)
     )  # fmt: skip
     assert done.returncode != 0
     assert f"models.run: {model} do not apply to data.task" in done.stdout + done.stderr
+
+
+def test_a_checkpoint_loads_only_where_its_network_is_allowed(tmp_path):
+    import torch
+
+    from motorflow.train import skeleton
+    from motorflow.train.checkpoint import load_model, save_torch
+
+    path = tmp_path / "model.pt"
+    save_torch({"model": "fusion_xattn", "state_dict": {}, "net": {}, "labels": ["I"]}, path)
+    # Grad-CAM passes the skeleton family's builders: a fusion checkpoint is refused by name.
+    with pytest.raises(TrainError, match="a checkpoint of 'fusion_xattn'"):
+        load_model(path, skeleton.NETWORKS)
+    save_torch({"model": "gait_baseline"}, path)  # a pickled pipeline has no network
+    with pytest.raises(TrainError, match="a checkpoint of 'gait_baseline'"):
+        load_model(path)
+    assert torch.load(path, weights_only=False)["model"] == "gait_baseline"

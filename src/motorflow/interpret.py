@@ -14,6 +14,7 @@ from motorflow.data.clips import load_videos, test_clips, to_tensor
 from motorflow.data.table import VideoTable, split_data
 from motorflow.poseio import atomic_path
 from motorflow.skeleton import JOINT_NAMES
+from motorflow.train import skeleton as skeleton_family
 from motorflow.train.checkpoint import load_model
 from motorflow.train.config import TrainConfig
 
@@ -34,7 +35,8 @@ def rank_keypoints(
     are never read (the selection must not see them).
     """
     data = split_data(table, splits, split)
-    model, ckpt = load_model(model_path)
+    # Grad-CAM ranks the joints of a skeleton network (the fold's ST-GCN).
+    model, ckpt = load_model(model_path, skeleton_family.NETWORKS)
     clip = TrainConfig.from_mapping(ckpt["training"]).clip
     videos = load_videos(data.train, table.labels, clip)
     per_video = []
