@@ -101,12 +101,13 @@ def render_summary(
         raise ValueError(f"task must be one of {sorted(TASKS)}, got {task!r}")
     if not models:
         raise ValueError("the summary page needs at least one model")
-    summary = _read_json(Layout(results).eval_summary, "evaluation summary")
+    tree = Layout(results)
+    summary = _read_json(tree.eval_summary, "evaluation summary")
     missing = [m for m in models if m not in summary.get("metrics", {})]
     if missing:
-        raise ValueError(f"{Layout(results).eval_summary}: no metrics for {missing}")
-    cohort = _read_table(Layout(results).features_table, "cohort feature table")
-    qc = _read_table(Layout(results).qc_summary, "QC summary")
+        raise ValueError(f"{tree.eval_summary}: no metrics for {missing}")
+    cohort = _read_table(tree.features_table, "cohort feature table")
+    qc = _read_table(tree.qc_summary, "QC summary")
     sections = [
         _header(summary, cohort, qc, models=models, splits=splits, task=task),
         _metrics_section(summary, models),
@@ -135,17 +136,15 @@ def discover_run(results: str | Path) -> dict:
     its order), splits from the folders of ``eval/{model}/``.  A run recorded before the task
     was written gives task None (the caller must be told it).
     """
-    results = Path(results)
-    summary = _read_json(Layout(results).eval_summary, "evaluation summary")
+    tree = Layout(results)
+    summary = _read_json(tree.eval_summary, "evaluation summary")
     models = list(summary.get("metrics", {}))
     if not models:
-        raise ValueError(f"{Layout(results).eval_summary}: no models")
-    splits = sorted(
-        (p.parent.name for p in Layout(results).glob(Layout(results).fold_metrics(models[0], "*"))),
-        key=_natural_key,
-    )
+        raise ValueError(f"{tree.eval_summary}: no models")
+    pattern = tree.fold_metrics(models[0], "*")
+    splits = sorted((p.parent.name for p in tree.glob(pattern)), key=_natural_key)
     if not splits:
-        raise FileNotFoundError(f"no {Layout(results).fold_metrics(models[0], '*')}")
+        raise FileNotFoundError(f"no {pattern}")
     task = summary.get("task")
     return {"models": models, "splits": splits, "labels": list(summary["labels"]), "task": task}
 

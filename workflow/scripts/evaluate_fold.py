@@ -3,16 +3,11 @@
 from pathlib import Path
 
 from motorflow import evaluate, folds, inference
-from motorflow.data.table import table_from_params
+from motorflow.data.table import table_from_rule
 from motorflow.logs import rule_logging
 
 with rule_logging(snakemake.log[0]) as log:
-    table = table_from_params(
-        snakemake.params.subjects,
-        snakemake.params.labels,
-        snakemake.config["data"]["labels"],
-        **snakemake.params.table,
-    )
+    table = table_from_rule(snakemake)
     preds = inference.predict(
         snakemake.wildcards.model,
         table,

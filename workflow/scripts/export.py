@@ -3,16 +3,11 @@
 import pandas as pd
 
 from motorflow import export
-from motorflow.data.table import table_from_params
+from motorflow.data.table import table_from_rule
 from motorflow.logs import rule_logging
 
 with rule_logging(snakemake.log[0]) as log:
-    table = table_from_params(
-        snakemake.params.subjects,
-        snakemake.params.labels,
-        snakemake.config["data"]["labels"],
-        **snakemake.params.table,
-    )
+    table = table_from_rule(snakemake)
     usable, skipped = table.usable()
     data, missing = export.export_mmaction2(
         dict(zip(usable["video_id"], usable["pose"], strict=True)),

@@ -1,17 +1,12 @@
 """Snakemake adapter: Grad-CAM keypoint ranking of one split's ST-GCN (training subjects)."""
 
 from motorflow import folds, interpret
-from motorflow.data.table import table_from_params
+from motorflow.data.table import table_from_rule
 from motorflow.logs import rule_logging
 
 with rule_logging(snakemake.log[0]) as log:
     ranking = interpret.rank_keypoints(
-        table_from_params(
-            snakemake.params.subjects,
-            snakemake.params.labels,
-            snakemake.config["data"]["labels"],
-            **snakemake.params.table,
-        ),
+        table_from_rule(snakemake),
         folds.load_splits(snakemake.input.splits),
         snakemake.wildcards.split,
         snakemake.input.model,

@@ -3,19 +3,14 @@
 from pathlib import Path
 
 from motorflow import features, folds
-from motorflow.data.table import table_from_params
+from motorflow.data.table import table_from_rule
 from motorflow.logs import rule_logging
 from motorflow.train import fusion
 from motorflow.train.config import TrainConfig
 
 with rule_logging(snakemake.log[0]) as log:
     info = fusion.train_fusion(
-        table_from_params(
-            snakemake.params.subjects,
-            snakemake.params.labels,
-            snakemake.config["data"]["labels"],
-            **snakemake.params.table,
-        ),
+        table_from_rule(snakemake),
         folds.load_splits(snakemake.input.splits),
         snakemake.wildcards.split,
         Path(snakemake.output.model).parent,

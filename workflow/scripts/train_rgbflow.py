@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from motorflow import folds
-from motorflow.data.table import table_from_params
+from motorflow.data.table import table_from_rule
 from motorflow.logs import rule_logging
 from motorflow.train import rgbflow
 from motorflow.train.config import TrainConfig
@@ -11,12 +11,7 @@ from motorflow.train.config import TrainConfig
 with rule_logging(snakemake.log[0]) as log:
     info = rgbflow.train_rgbflow_model(
         snakemake.wildcards.model,
-        table_from_params(
-            snakemake.params.subjects,
-            snakemake.params.labels,
-            snakemake.config["data"]["labels"],
-            **snakemake.params.table,
-        ),
+        table_from_rule(snakemake),
         folds.load_splits(snakemake.input.splits),
         snakemake.wildcards.split,
         Path(snakemake.output.model).parent,

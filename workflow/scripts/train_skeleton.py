@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from motorflow import folds, registry
-from motorflow.data.table import table_from_params
+from motorflow.data.table import table_from_rule
 from motorflow.logs import rule_logging
 from motorflow.train import skeleton
 from motorflow.train.config import TrainConfig
@@ -13,12 +13,7 @@ with rule_logging(snakemake.log[0]) as log:
     net = registry.net_config(model, snakemake.params.net)
     info = skeleton.train_skeleton_model(
         model,
-        table_from_params(
-            snakemake.params.subjects,
-            snakemake.params.labels,
-            snakemake.config["data"]["labels"],
-            **snakemake.params.table,
-        ),
+        table_from_rule(snakemake),
         folds.load_splits(snakemake.input.splits),
         snakemake.wildcards.split,
         Path(snakemake.output.model).parent,

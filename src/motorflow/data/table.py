@@ -104,6 +104,16 @@ def table_from_params(
     )
 
 
+def table_from_rule(job) -> VideoTable:
+    """The video table of a Snakemake job (its ``snakemake`` object) whose rule passes the
+    ``subjects``, ``labels`` and ``table`` params (common.smk: subject_map, label_map,
+    table_params); the label order is the config's."""
+    params = job.params
+    return table_from_params(
+        params.subjects, params.labels, job.config["data"]["labels"], **params.table
+    )
+
+
 @dataclass
 class SplitData:
     split: str
