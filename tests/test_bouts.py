@@ -12,7 +12,8 @@ import frontal_walker as fw
 import numpy as np
 import pytest
 
-from motorflow import bouts, clean, features, importers
+from motorflow import bouts, clean, importers
+from motorflow.features import gait as featlib
 
 CLINIC = Path(__file__).resolve().parents[2] / "shared" / "data" / "keypoints"
 CLINIC = CLINIC / "mediapipe_clinic_walk"
@@ -65,7 +66,7 @@ def test_a_slower_turn_is_longer_and_has_its_steps():
 def test_clinic_walk_features_recover_the_truth_and_agree_with_each_other():
     walk = fw.Walk(cadence=96.0, step_width=0.14)
     pose, truth = fw.render(walk)
-    result = features.gait_features(pose)
+    result = featlib.gait_features(pose)
     f, info = result.features, result.info
     assert info["status"] == "ok", info["reason"]
     assert info["view"] == "frontal" and info["direction"] == "both"
@@ -77,7 +78,7 @@ def test_clinic_walk_features_recover_the_truth_and_agree_with_each_other():
     # The recording's steps are its bouts' steps; every bout says what it gave.
     assert info["n_steps"] == sum(b["n_steps"] for b in info["bouts"] if b["status"] == "ok")
     assert len(info["bouts"]) == 6 and all(b["status"] == "ok" for b in info["bouts"])
-    assert features.consistency_problems(f) == []
+    assert featlib.consistency_problems(f) == []
     # Sagittal quantities are not observable from the front.
     assert np.isnan(f["step_length_leg"]) and np.isnan(f["knee_rom_deg_left"])
 
@@ -85,14 +86,14 @@ def test_clinic_walk_features_recover_the_truth_and_agree_with_each_other():
 def test_arm_swing_asymmetry_and_knee_valgus_have_their_sign_and_size():
     even, _ = fw.render(fw.Walk(passes=2, arm_swing=(0.2, 0.2)))
     weak_right, _ = fw.render(fw.Walk(passes=2, arm_swing=(0.2, 0.05)))
-    fe = features.gait_features(even).features
-    fw_ = features.gait_features(weak_right).features
+    fe = featlib.gait_features(even).features
+    fw_ = featlib.gait_features(weak_right).features
     assert fe["arm_swing_asymmetry"] < 0.1
     assert fw_["arm_swing_left"] > 2.5 * fw_["arm_swing_right"]
     assert fw_["arm_swing_asymmetry"] > 0.8
     assert fw_["arm_swing_left"] == pytest.approx(fe["arm_swing_left"], rel=0.1)
-    valgus = features.gait_features(fw.render(fw.Walk(passes=2, knee_medial=0.04))[0]).features
-    varus = features.gait_features(fw.render(fw.Walk(passes=2, knee_medial=-0.04))[0]).features
+    valgus = featlib.gait_features(fw.render(fw.Walk(passes=2, knee_medial=0.04))[0]).features
+    varus = featlib.gait_features(fw.render(fw.Walk(passes=2, knee_medial=-0.04))[0]).features
     for side in ("left", "right"):
         assert valgus[f"knee_frontal_angle_deg_{side}"] > 3
         assert varus[f"knee_frontal_angle_deg_{side}"] < -3
@@ -104,7 +105,7 @@ def test_a_side_view_pass_is_one_bout_analysed_whole():
     from test_features import Walker, render
 
     pose = render(Walker())
-    result = features.gait_features(pose)
+    result = featlib.gait_features(pose)
     segments = result.info["segments"]
     assert [s["kind"] for s in segments if s["kind"] != "still"] == ["walk"]
     assert segments[[s["kind"] for s in segments].index("walk")]["view"] == "side"
@@ -114,10 +115,10 @@ def test_a_side_view_pass_is_one_bout_analysed_whole():
 
 def test_bout_options_are_checked():
     with pytest.raises(ValueError, match="min_bout"):
-        features.FeatureConfig.from_mapping({"bouts": {"min_bout": 2}})
-    cfg = features.FeatureConfig.from_mapping({"bouts": {"min_bout_s": 30.0}})
+        featlib.FeatureConfig.from_mapping({"bouts": {"min_bout": 2}})
+    cfg = featlib.FeatureConfig.from_mapping({"bouts": {"min_bout_s": 30.0}})
     pose, _ = fw.render(fw.Walk(passes=2))
-    result = features.gait_features(pose, cfg)
+    result = featlib.gait_features(pose, cfg)
     # No pass lasts 30 s: no bout, the whole recording is analysed as one walk.
     assert not [s for s in result.info["segments"] if s["kind"] == "walk"]
 
@@ -135,10 +136,10 @@ def test_shared_clinic_walk_a_segments_into_three_round_trips():
     assert kinds(order) == ["walk", "turn"] * 5 + ["walk"]
     for t in turns:
         assert 0.8 < (t.stop - t.start) / pose.fps < 4.0 and 1 <= t.steps <= 10
-    result = features.gait_features(pose)
+    result = featlib.gait_features(pose)
     f = result.features
     assert result.info["status"] == "ok", result.info["reason"]
-    assert features.consistency_problems(f) == []
+    assert featlib.consistency_problems(f) == []
     assert 80 < f["cadence_steps_per_min"] < 140
     assert f["cadence_steps_per_min"] == pytest.approx(result.info["cadence_label_free"], rel=0.10)
     assert f["turn_duration_s"] > 0.8 and result.info["n_turns"] == 5
@@ -150,10 +151,10 @@ def test_shared_clinic_walk_a_segments_into_three_round_trips():
 def test_shared_clinic_walks_give_consistent_temporal_and_frontal_features(name):
     # As the workflow runs them: imported, cleaned, then the features stage.
     pose = importers.load_keypoints(CLINIC / name, frame_size=(720, 1080))
-    result = features.gait_features(clean.clean_pose(pose, clean.CleanConfig())[0])
+    result = featlib.gait_features(clean.clean_pose(pose, clean.CleanConfig())[0])
     f, info = result.features, result.info
     assert info["status"] == "ok", info["reason"]
-    assert features.consistency_problems(f) == []
+    assert featlib.consistency_problems(f) == []
     ok = [b for b in info["bouts"] if b["status"] == "ok"]
     assert info["n_bouts"] == len(ok) >= 1
     assert info["n_steps"] == sum(b["n_steps"] for b in ok)

@@ -111,14 +111,19 @@ def test_every_rule_declares_the_code_of_its_own_script():
     [
         # A network's training runs no feature-baseline, fusion or RGB/flow code …
         ("train_skeleton", ["train/skeleton.py", "models/stgcn.py"],
-         ["train/baselines.py", "features.py", "models/rgbflow.py", "flow.py", "train/fusion.py"]),
+         ["train/baselines.py", "features/gait.py", "models/rgbflow.py", "flow.py",
+          "train/fusion.py"]),
         # … and the baselines run no torch code.
-        ("train_feature_baseline", ["train/baselines.py", "features.py", "movement.py"],
+        ("train_feature_baseline",
+         ["train/baselines.py", "features/gait.py", "features/movement.py", "tasks.py"],
          ["train/loop.py", "train/checkpoint.py", "models/stgcn.py", "data/clips.py"]),
         # Grad-CAM loads the fold's ST-GCN through the skeleton family's builders.
         ("rank_keypoints", ["interpret.py", "train/skeleton.py", "gradcam.py"],
          ["train/baselines.py", "train/fusion.py", "models/rgbflow.py"]),
-        ("validate", ["validate/pose.py"], ["features.py", "validate/features.py", "mask.py"]),
+        ("validate", ["validate/pose.py"], ["features/gait.py", "validate/features.py", "mask.py"]),
+        # The infant movement features run none of the gait features' code.
+        ("movement_features", ["features/movement.py", "importers.py"],
+         ["features/gait.py", "features/curves.py", "bouts.py"]),
         ("log_mlflow", ["tracking.py", "registry.py"], ["train/config.py", "data/table.py"]),
     ],
 )  # fmt: skip

@@ -7,14 +7,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from motorflow import align, clean, features, flow, folds, mask, movement, pose, registry
+from motorflow import align, clean, flow, folds, mask, pose, registry
 from motorflow.bouts import BoutConfig
 from motorflow.config import config_from_mapping
+from motorflow.features import gait as featlib
+from motorflow.features import movement
 from motorflow.train.config import TrainConfig
 
 SECTIONS = [
     (clean.CleanConfig, "clean"),
-    (features.FeatureConfig, "features.gait"),
+    (featlib.FeatureConfig, "features.gait"),
     (BoutConfig, "features.gait.bouts"),
     (folds.FoldConfig, "cv"),
     (movement.MovementConfig, "features.movement"),
@@ -38,12 +40,12 @@ def test_every_section_reads_alike(cls, section):
 
 
 def test_lists_become_tuples_and_nested_sections_their_configs():
-    cfg = features.FeatureConfig.from_mapping({"bouts": {"min_bout_s": 2.5}, "min_cycles": 3})
+    cfg = featlib.FeatureConfig.from_mapping({"bouts": {"min_bout_s": 2.5}, "min_cycles": 3})
     assert cfg.bouts == BoutConfig(min_bout_s=2.5) and cfg.min_cycles == 3
     band = movement.MovementConfig.from_mapping({"fidgety_band_hz": [0.4, 2.5]})
     assert band.fidgety_band_hz == (0.4, 2.5)
     with pytest.raises(ValueError, match="unknown features.gait.bouts option 'min_bout'"):
-        features.FeatureConfig.from_mapping({"bouts": {"min_bout": 2}})
+        featlib.FeatureConfig.from_mapping({"bouts": {"min_bout": 2}})
     assert config_from_mapping(BoutConfig, {"smooth_s": 1.5}, "x") == BoutConfig(smooth_s=1.5)
 
 
@@ -56,7 +58,7 @@ CONFIG = yaml.safe_load((ROOT / "config/config.yaml").read_text())
 SCHEMA = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
 OWNED = [
     (clean.CleanConfig, "clean"),
-    (features.FeatureConfig, "features.gait"),
+    (featlib.FeatureConfig, "features.gait"),
     (folds.FoldConfig, "cv"),
     (movement.MovementConfig, "features.movement"),
     (flow.FlowConfig, "preprocess.flow"),

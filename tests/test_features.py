@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from motorflow import features as F
+from motorflow.features import curves
+from motorflow.features import gait as F
 from motorflow.poseio import PoseData
 from motorflow.skeleton import INDEX, JOINT_NAMES
 
@@ -291,7 +292,7 @@ def test_subsets_compute_exactly_the_supported_features():
     for subset in subsets:
         f = F.gait_features(pose, joints=subset).features
         computed = {k for k, v in f.items() if np.isfinite(v)}
-        expected = set(F.supported_features(subset)) - set(F.DEVIATION_COLUMNS)
+        expected = set(F.supported_features(subset)) - set(curves.DEVIATION_COLUMNS)
         # Metric columns need a height; none given here.
         expected -= {"step_length_m", "stride_length_m", "walking_speed_m_per_s"}
         # One side-view pass: no frontal-plane features, no turns.
@@ -315,7 +316,7 @@ def test_frontal_subsets_compute_exactly_the_supported_features():
     for subset in subsets:
         result = F.gait_features(pose, joints=subset)
         computed = {k for k, v in result.features.items() if np.isfinite(v)}
-        expected = set(F.supported_features(subset)) - set(F.DEVIATION_COLUMNS) - sagittal
+        expected = set(F.supported_features(subset)) - set(curves.DEVIATION_COLUMNS) - sagittal
         if result.info["status"] != "ok":  # no body scale or facing: nothing, with a reason
             assert not computed and result.info["reason"]
             continue
@@ -323,7 +324,7 @@ def test_frontal_subsets_compute_exactly_the_supported_features():
 
 
 def test_feature_joint_mapping_is_explicit():
-    assert set(F.FEATURE_JOINTS) == set(F.GAIT_COLUMNS) | set(F.DEVIATION_COLUMNS)
+    assert set(F.FEATURE_JOINTS) == set(F.GAIT_COLUMNS) | set(curves.DEVIATION_COLUMNS)
     assert "knee_rom_deg_left" in F.supported_features(
         ["left_heel", "right_toe", "left_hip", "left_knee", "left_ankle"]
     )
@@ -348,7 +349,7 @@ def test_deviation_index_orders_by_distance_from_reference():
     for k in range(6):
         w = Walker(knee_mean=30 + rng.normal(0, 2), thigh_amp=20 + rng.normal(0, 1.5))
         ref[f"v{k}"] = _mean_curves(w)
-    reference = F.DeviationReference.from_videos(ref, {f"v{k}": f"s{k}" for k in range(6)})
+    reference = curves.DeviationReference.from_videos(ref, {f"v{k}": f"s{k}" for k in range(6)})
     typical = reference.score(_mean_curves(Walker(knee_mean=30.5)))
     crouch = reference.score(_mean_curves(Walker(knee_mean=45.0)))
     severe = reference.score(_mean_curves(Walker(knee_mean=60.0, thigh_amp=10.0)))
@@ -365,9 +366,9 @@ def test_deviation_index_orders_by_distance_from_reference():
 def test_deviation_reference_needs_three_subjects(tmp_path):
     c = _mean_curves(Walker())
     with pytest.raises(ValueError, match="at least 3 subjects"):
-        F.DeviationReference.from_videos({"a": c, "b": c}, {"a": "s1", "b": "s2"})
-    F.save_reference(None, tmp_path / "none.npz", "no reference")
-    assert F.load_reference(tmp_path / "none.npz") is None
+        curves.DeviationReference.from_videos({"a": c, "b": c}, {"a": "s1", "b": "s2"})
+    curves.save_reference(None, tmp_path / "none.npz", "no reference")
+    assert curves.load_reference(tmp_path / "none.npz") is None
 
 
 def test_run_and_aggregate_write_tables(tmp_path):
@@ -393,7 +394,7 @@ def test_run_and_aggregate_write_tables(tmp_path):
     assert set(F.GAIT_COLUMNS) <= set(back.columns)
     assert back.loc[4, "gait_deviation_index"] < back.loc[:3, "gait_deviation_index"].min()
     assert table.attrs["deviation_reference"].startswith("videos labelled I")
-    assert len(F.load_reference(tmp_path / "reference.npz").curves) == 8  # 4 videos × 2 sides
+    assert len(curves.load_reference(tmp_path / "reference.npz").curves) == 8  # 4 videos × 2 sides
 
 
 def test_excluded_by_cleaning_gives_nan_and_the_reason(tmp_path):
@@ -415,11 +416,11 @@ def test_config_rejects_unknown_keys():
 
 
 def test_data_dictionary_covers_every_column():
-    assert set(F.GAIT_COLUMNS) | set(F.DEVIATION_COLUMNS) <= set(F.DATA_DICTIONARY)
+    assert set(F.GAIT_COLUMNS) | set(curves.DEVIATION_COLUMNS) <= set(F.DATA_DICTIONARY)
     from pathlib import Path
 
     doc = (Path(__file__).resolve().parents[1] / "docs" / "features.md").read_text()
-    for name in (*F.GAIT_COLUMNS, *F.DEVIATION_COLUMNS):
+    for name in (*F.GAIT_COLUMNS, *curves.DEVIATION_COLUMNS):
         assert f"`{name}`" in doc, name
 
 

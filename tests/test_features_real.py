@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from motorflow import clean, features, importers
+from motorflow import clean, importers
+from motorflow.features import gait as featlib
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "keypoints"
 CP_CHILD = SHARED / "cp_child_openpose"
@@ -37,7 +38,7 @@ def test_cp_child_cadence_beside_published_model_output():
     pose.keypoints = pose.keypoints[:299]
     if pose.candidates is not None:
         pose.candidates = pose.candidates[:299]
-    result = features.gait_features(cleaned(pose))
+    result = featlib.gait_features(cleaned(pose))
     f = result.features
     assert result.info["status"] == "ok", result.info
     # A camera that follows the child, who turns around mid-walk.
@@ -57,7 +58,7 @@ def test_cp_child_cadence_beside_published_model_output():
 @needs_older
 @pytest.mark.parametrize("path", OLDER, ids=lambda p: p.name[:30])
 def test_older_adult_frontal_walks_give_plausible_temporal_features(path):
-    result = features.gait_features(cleaned(importers.load_keypoints(path)))
+    result = featlib.gait_features(cleaned(importers.load_keypoints(path)))
     f = result.features
     if path.name.startswith("AMB65.2019_06_12__13_58_33"):
         # Spurious contacts: in its one frontal bout (0-13.4 s), cadence 123.7 steps/min

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from motorflow.movement import (
+from motorflow.features.movement import (
     DATA_DICTIONARY,
     LIMBS,
     MOVEMENT_COLUMNS,

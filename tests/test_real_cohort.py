@@ -136,7 +136,7 @@ def test_run_completes(cohort_run):
 
 
 def test_every_recording_has_qc_and_consistent_features_or_a_reason(cohort_run):
-    from motorflow.features import consistency_problems
+    from motorflow.features.gait import consistency_problems
 
     wd, sheet, _ = cohort_run
     qc = pd.read_csv(wd / "results/qc/summary.tsv", sep="\t")

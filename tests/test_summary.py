@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from motorflow import cli, evaluate, gradcam, plots, summary
-from motorflow.features import JOINTS3, N_POINTS, SIDES
+from motorflow.features.curves import JOINTS3, N_POINTS, SIDES
 
 LABELS = ["I", "II", "III", "IV"]
 MODELS = ["stgcn", "gait_baseline"]

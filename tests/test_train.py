@@ -12,10 +12,11 @@ import pandas as pd
 import pytest
 import torch
 
-from motorflow import features, folds
+from motorflow import folds
 from motorflow.data import clips
 from motorflow.data.clips import mirror, normalise_skeleton
 from motorflow.data.table import TrainError, split_data, video_table
+from motorflow.features import gait as featlib
 from motorflow.inference import predict
 from motorflow.interpret import rank_keypoints
 from motorflow.models.stgcn import STGCNConfig
@@ -52,7 +53,7 @@ def write_video(root, video_id: str, pose: PoseData) -> None:
     save_pose(pose, root / "clean" / f"{video_id}.npz")
     (root / "qc").mkdir(parents=True, exist_ok=True)
     (root / "qc" / f"{video_id}.json").write_text(json.dumps({"excluded": False}))
-    features.run(
+    featlib.run(
         root / "clean" / f"{video_id}.npz",
         root / "features" / f"{video_id}.parquet",
         root / "features" / f"{video_id}.curves.npz",
@@ -191,7 +192,7 @@ def test_keypoint_selection_extends_until_features_are_supported():
     sel = select_keypoints(ranking, top_k=4, min_features=6)
     # The first 8 joints are the shortest prefix with both legs (ankles count as feet).
     assert sel["n_selected"] == 8 and sel["extended"]
-    assert set(sel["features"]) <= set(features.supported_features(sel["keypoints"]))
+    assert set(sel["features"]) <= set(featlib.supported_features(sel["keypoints"]))
     assert "cadence_steps_per_min" in sel["features"]
     assert "trunk_sway_deg" not in sel["features"]  # no shoulder selected
     enough = select_keypoints(ranking, top_k=12, min_features=1)
@@ -319,7 +320,7 @@ def test_fusion_fit_is_blind_to_test_subjects(cohort, stgcn_fold0, tmp_path):
     fcfg = FusionTraining.from_mapping(
         {"top_k": 6, "min_features": 4, "d_model": 8, "n_heads": 2, "stgcn": SMALL.__dict__}
     )
-    gait = features.FeatureConfig()
+    gait = featlib.FeatureConfig()
     states, selections = [], []
     for name, results in (("a", root), ("b", copy_results(root, tmp_path / "perturbed"))):
         if name == "b":
@@ -343,7 +344,7 @@ def test_fusion_fit_is_blind_to_test_subjects(cohort, stgcn_fold0, tmp_path):
         states.append(ckpt)
         selections.append(json.loads((out / "keypoints.json").read_text()))
         assert len(info["features"]) >= 4
-        assert set(info["features"]) <= set(features.supported_features(info["keypoints"]))
+        assert set(info["features"]) <= set(featlib.supported_features(info["keypoints"]))
     assert states_equal(states[0]["state_dict"], states[1]["state_dict"])
     np.testing.assert_array_equal(states[0]["scaler_mean"], states[1]["scaler_mean"])
     np.testing.assert_array_equal(states[0]["scaler_sd"], states[1]["scaler_sd"])

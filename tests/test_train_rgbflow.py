@@ -12,10 +12,11 @@ import pandas as pd
 import pytest
 import torch
 
-from motorflow import flow, folds, movement
+from motorflow import flow, folds
 from motorflow.data.chunks import load_frame_videos, rgbflow_clips
 from motorflow.data.clips import ClipConfig
 from motorflow.data.table import VideoTable, video_table
+from motorflow.features import movement
 from motorflow.inference import predict
 from motorflow.poseio import atomic_path
 from motorflow.train.baselines import BaselineTraining, train_feature_baseline

@@ -138,7 +138,7 @@ def test_tiny_run_features(tiny_run):
     assert bad["cadence_steps_per_min"].isna().all()
     # Every row of the run is internally consistent, and its cadence agrees with the
     # label-free one its QC record carries.
-    from motorflow.features import consistency_problems
+    from motorflow.features.gait import consistency_problems
 
     for row in ok.to_dict("records"):
         assert consistency_problems(row) == [], row["video_id"]
@@ -147,7 +147,7 @@ def test_tiny_run_features(tiny_run):
         assert row["cadence_steps_per_min"] == pytest.approx(free, rel=0.10), row["video_id"]
     # Level I is the deviation reference: it deviates least.  A tiny cohort may lack the 3
     # level-I subjects with features a reference needs: then the scores are NaN, never made up.
-    from motorflow.features import load_reference
+    from motorflow.features.curves import load_reference
 
     if load_reference(tiny_run / "results/features/reference.npz") is not None:
         gdi = ok.groupby("label")["gait_deviation_index"].median()
@@ -211,7 +211,7 @@ SKELETON_MODEL_RULES = {
 
 
 def test_features_code_change_plans_features_and_downstream_only(tiny_run):
-    jobs = planned_after_edit(tiny_run, "src/motorflow/features.py")
+    jobs = planned_after_edit(tiny_run, "src/motorflow/features/gait.py")
     # The ST-GCN does not read gait features: it is not retrained.
     assert set(jobs) == FEATURE_RULES | MODEL_RULES | {"summarise_qc", "all"}
     assert jobs["extract_features"] == 12

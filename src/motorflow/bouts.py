@@ -18,7 +18,7 @@ segments from 2D keypoints alone:
   for ``min_still_s`` are **still**.
 
 Each segment carries its frame span; the features stage computes features per straight bout
-and aggregates them per recording (see :func:`motorflow.features.gait_features`).
+and aggregates them per recording (see :func:`motorflow.features.gait.gait_features`).
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from motorflow import tasks
 from motorflow.layout import Layout
 
 
@@ -25,13 +26,12 @@ def _load_section(config: str | None, section: str) -> dict:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from motorflow.synth import common, gait_cohort, gait_render, infant_cohort, infant_render
+    from motorflow.synth import common
 
     full = _config(args.config)
-    infant = full.get("data", {}).get("task") == "infant"
-    cohort = infant_cohort if infant else gait_cohort
-    cfg = cohort.cohort_config(full.get("synthetic_infant" if infant else "synthetic", {}) or {})
-    sheet = cohort.make_sheet(cfg)
+    task = tasks.of_config(full)
+    cfg = task.cohort_config(full)
+    sheet = task.cohort_module().make_sheet(cfg)
     if args.sheet:
         common.write_sheet(sheet, args.sheet)
     todo = sheet if not args.video_id else sheet[sheet["video_id"].isin(args.video_id)]
@@ -40,15 +40,9 @@ def cmd_synth(args: argparse.Namespace) -> int:
         print(f"unknown video_id(s) for this cohort: {', '.join(missing)}", file=sys.stderr)
         return 2
     if args.out:
-        out = Path(args.out)
+        render = task.render_module()
         for row in todo.itertuples():
-            files = [out / "videos" / f"{row.video_id}.mp4", out / "truth" / f"{row.video_id}.npz",
-                     out / "truth" / f"{row.video_id}.json"]  # fmt: skip
-            if infant:
-                infant_render.render_video(cfg, row.video_id, row.subject_id, *files,
-                                           out / "truth" / f"{row.video_id}.masks.npz")  # fmt: skip
-            else:
-                gait_render.render_video(cfg, row.video_id, row.subject_id, row.view, *files)
+            render.render_into(cfg, row, Path(args.out))
             print(row.video_id)
     return 0
 
@@ -147,15 +141,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_features(args: argparse.Namespace) -> int:
-    from motorflow import clean, features
+    from motorflow import clean, importers
+    from motorflow.features import curves
+    from motorflow.features import gait as featlib
 
     section = _load_section(args.config, "features")
-    cfg = features.FeatureConfig.from_mapping(section.get("gait", {}))
+    cfg = featlib.FeatureConfig.from_mapping(section.get("gait", {}))
     pose_path = Path(args.input)
     size = tuple(args.frame_size) if args.frame_size else None
     if args.clean:
         # Third-party keypoints straight from a detector: clean them first, in memory.
-        pose = features.load_any_pose(pose_path, fps=args.fps, frame_size=size)
+        pose = importers.load_any_pose(pose_path, fps=args.fps, frame_size=size)
         cleaned, _ = clean.clean_pose(pose, clean.CleanConfig.from_mapping(
             _load_section(args.config, "clean")))  # fmt: skip
         pose_path = Path(args.output).with_suffix(".clean.npz")
@@ -163,9 +159,9 @@ def cmd_features(args: argparse.Namespace) -> int:
 
         save_pose(cleaned, pose_path)
     out = Path(args.output)
-    if args.task == "infant":
+    if tasks.get(args.task).features == "movement":
         return _infant_features(pose_path, out, args, section.get("movement", {}))
-    result = features.run(
+    result = featlib.run(
         pose_path,
         out,
         args.curves or out.with_suffix(".curves.npz"),
@@ -183,7 +179,7 @@ def cmd_features(args: argparse.Namespace) -> int:
         plots.plot_gait_curves(
             result.curves,
             args.figure,
-            stance_pct={s: result.features[f"stance_pct_{s}"] for s in features.SIDES},
+            stance_pct={s: result.features[f"stance_pct_{s}"] for s in curves.SIDES},
             title=str(result.info.get("video_id", "")),
             segments=result.info.get("segments"),
             contacts=result.events.get("initial_contact"),
@@ -200,8 +196,8 @@ def cmd_features(args: argparse.Namespace) -> int:
 
 
 def _infant_features(pose_path: Path, out: Path, args: argparse.Namespace, opts: dict) -> int:
-    """Infant general-movement features (motorflow.movement) → one-row table + QC JSON."""
-    from motorflow import movement
+    """Infant general-movement features (motorflow.features.movement) → one-row table + QC JSON."""
+    from motorflow.features import movement
 
     feats, qc = movement.run(
         pose_path, out, args.qc or out.with_suffix(".json"),
@@ -217,10 +213,10 @@ def _infant_features(pose_path: Path, out: Path, args: argparse.Namespace, opts:
 def cmd_aggregate_features(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from motorflow import features
+    from motorflow.features import gait as featlib
 
     sheet = pd.read_csv(args.sheet, sep="\t", comment="#", dtype=str)
-    table = features.aggregate(
+    table = featlib.aggregate(
         args.tables,
         [str(Path(p).with_suffix(".curves.npz")) for p in args.tables],
         args.output,
@@ -249,14 +245,8 @@ def _sheet(args: argparse.Namespace):
     if args.sheet:
         strict = bool((cfg.get("cv") or {}).get("one_label_per_subject", False))
         return sheetlib.load_sheet(args.sheet, labels, one_label_per_subject=strict), labels, cfg
-    if cfg.get("data", {}).get("task") == "infant":
-        from motorflow.synth import infant_cohort
-
-        section = cfg.get("synthetic_infant", {}) or {}
-        return infant_cohort.make_sheet(infant_cohort.cohort_config(section)), labels, cfg
-    from motorflow.synth import gait_cohort
-
-    return gait_cohort.make_sheet(gait_cohort.cohort_config(cfg.get("synthetic", {}))), labels, cfg
+    task = tasks.of_config(cfg)
+    return task.cohort_module().make_sheet(task.cohort_config(cfg)), labels, cfg
 
 
 def _split_inputs(args: argparse.Namespace):
@@ -287,7 +277,8 @@ def cmd_folds(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from motorflow import features, interpret, registry
+    from motorflow import interpret, registry
+    from motorflow.features import gait as featlib
     from motorflow.train import baselines, fusion, rgbflow, skeleton
     from motorflow.train.config import TrainConfig
 
@@ -319,7 +310,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                                  ranking.with_suffix(".png"), top_k=net.top_k)  # fmt: skip
         info = fusion.train_fusion(
             table, splits, args.split, out, tcfg, net, ranking, stgcn,
-            features.FeatureConfig.from_mapping(cfg.get("features", {}).get("gait")), ref_label,
+            featlib.FeatureConfig.from_mapping(cfg.get("features", {}).get("gait")), ref_label,
         )  # fmt: skip
     print(f"{out}: trained on {info['n_train_subjects']} subjects")
     return 0
@@ -346,6 +337,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
 
     cfg = _config(args.config)
     labels = _labels(cfg)
+    task = tasks.of_config(cfg)
     ev = cfg.get("evaluation", {})
     sessions = None
     if args.sheet:  # the visit level (subject + session) of a longitudinal sheet
@@ -355,9 +347,9 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     summary = evaluate.summarise_files(
         args.predictions, labels, n_boot=int(ev.get("bootstrap", 2000)),
         seed=int(ev.get("seed", 0)), baseline=ev.get("baseline", "stgcn"),
-        ordinal=(cfg.get("data") or {}).get("task", "gait") != "infant", sessions=sessions,
+        ordinal=task.ordinal, sessions=sessions,
     )  # fmt: skip
-    summary["task"] = (cfg.get("data") or {}).get("task", "gait")
+    summary["task"] = task.name
     evaluate.write_summary(summary, args.output, Path(args.output).parent / "eval")
     print(evaluate.format_table(summary))
     return 0
@@ -446,8 +438,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clean", action="store_true", help="run the cleaning stage first")
     p.add_argument(
         "--task",
-        choices=["gait", "infant"],
-        default="gait",
+        choices=tasks.NAMES,
+        default=tasks.DEFAULT,
         help="gait: clinical gait features (default); infant: general-movement features "
         "(docs/movement_features.md)",
     )
@@ -546,7 +538,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--results", default="results", help="results folder of a finished run")
     p.add_argument("--output", default="results/report/summary.html")
-    p.add_argument("--task", choices=["gait", "infant"], help="default: from the results")
+    p.add_argument("--task", choices=tasks.NAMES, help="default: from the results")
     p.add_argument("--models", nargs="+", help="default: the models in eval/summary.json")
     p.add_argument("--splits", nargs="+", help="default: the folders of eval/MODEL/")
     p.add_argument("--labels", nargs="+", help="default: the labels in eval/summary.json")

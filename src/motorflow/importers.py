@@ -53,7 +53,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from motorflow.poseio import PoseData
+from motorflow.poseio import PoseData, load_pose
 from motorflow.skeleton import INDEX, JOINT_NAMES, N_JOINTS
 
 __all__ = [
@@ -1318,3 +1318,17 @@ def _load_pickle(path: Path, fps, frame_size, named: str | None, recording: str 
     frames = [[src[m, t] for m in range(src.shape[0])] for t in range(n_frames)]
     return _build(path, frames, _PICKLE_LAYOUTS, "skeleton", "mmaction2", fps, frame_size,
                   size_hint, fmt="pkl")  # fmt: skip
+
+
+def load_any_pose(
+    path: str | Path, fps: float | None = None, frame_size: tuple[int, int] | None = None
+) -> PoseData:
+    """A motorflow pose file, or any format :func:`load_keypoints` reads (``frame_size``:
+    width, height in px, which MediaPipe's normalised landmarks need)."""
+    path = Path(path)
+    if path.suffix == ".npz":
+        pose = load_pose(path)
+        if fps is not None:
+            pose.fps = float(fps)
+        return pose
+    return load_keypoints(path, fps=fps, frame_size=frame_size)

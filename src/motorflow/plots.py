@@ -12,7 +12,7 @@ matplotlib.use("Agg")  # headless: jobs run without a display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from motorflow.features import JOINTS3, N_POINTS, SIDES  # noqa: E402
+from motorflow.features.curves import JOINTS3, N_POINTS, SIDES  # noqa: E402
 from motorflow.poseio import atomic_path  # noqa: E402
 
 SIDE_COLOURS = {"left": "#d62728", "right": "#1f77b4"}  # clinical convention: left red
@@ -138,7 +138,7 @@ def gait_curves_figure(
 
     import pandas as pd
 
-    from motorflow.features import load_curves, load_reference
+    from motorflow.features.curves import load_curves, load_reference
 
     qc = json.loads(Path(qc_path).read_text()) if qc_path else {}
     curves = load_curves(curves_path)
@@ -274,7 +274,7 @@ def cohort_gait_curves_figure(
     ``out``: a path (written atomically) or a binary file object.  Returns the number of
     videos drawn per label.
     """
-    from motorflow.features import load_curves
+    from motorflow.features.curves import load_curves
 
     groups: dict[str, list[np.ndarray]] = {label: [] for label in label_order}
     for video_id, path in curve_files.items():

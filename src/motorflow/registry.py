@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-TASKS: tuple[str, ...] = ("gait", "infant")
+from motorflow.tasks import NAMES as TASKS
+
 # The module that trains (and, for networks, rebuilds from a checkpoint) each family.
 FAMILY_MODULES = {
     "skeleton": "motorflow.train.skeleton",

@@ -29,15 +29,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from motorflow import __version__
+from motorflow import __version__, tasks
 from motorflow import evaluate as ev
 from motorflow.layout import Layout
 from motorflow.poseio import atomic_path
 
-TASKS = {
-    "gait": "Paper A: GMFCS level from walking videos",
-    "infant": "Paper B: general movements of supine infants",
-}
 # The models whose interpretation figure the workflow draws, with what it shows.
 INTERPRET = {
     "stgcn": "ST-GCN Grad-CAM keypoint importance (mean over folds): joints on the skeleton "
@@ -97,8 +93,7 @@ def render_summary(
 ) -> Path:
     """Write the summary page of the run in ``results`` to ``out_html`` (atomically)."""
     results = Path(results)
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {sorted(TASKS)}, got {task!r}")
+    spec = tasks.get(task)
     if not models:
         raise ValueError("the summary page needs at least one model")
     tree = Layout(results)
@@ -114,7 +109,7 @@ def render_summary(
         _folds_section(results, models, splits),
         _confusion_section(results, models),
         _interpret_section(results, models),
-        _gait_section(results, cohort, labels) if task == "gait" else _movement_section(results),
+        _gait_section(results, cohort, labels) if spec.curves else _movement_section(results),
         _qc_section(qc),
         _validation_section(results),
     ]
@@ -173,7 +168,7 @@ def _header(
         subjects += f"; {n_mixed} subject(s) with different labels at different visits"
     alpha = float(summary.get("alpha", 0.05))
     rows = [
-        ("task", f"{task}: {TASKS[task]}"),
+        ("task", f"{task}: {tasks.get(task).title}"),
         ("labels", ", ".join(labels) + (" (ordered)" if summary.get("ordinal", True) else "")),
         (
             "cohort",
@@ -197,14 +192,14 @@ def _header(
             ("folds", "per fold"),
             ("confusion", "confusion matrices"),
             ("interpretability", "interpretability"),
-            ("features", "gait curves" if task == "gait" else "movement features"),
+            ("features", tasks.get(task).features_title),
             ("qc", "QC"),
             ("validation", "validation"),
         )
     )
     return (
         "<header>\n<h1>motorflow run summary</h1>\n"
-        f'<p class="note">{_e(TASKS[task])}. Aggregate results only: no video frames or '
+        f'<p class="note">{_e(tasks.get(task).title)}. Aggregate results only: no video frames or '
         "previews are embedded.</p>\n"
         + _kv_table(rows, table_id="run")
         + '<p class="note">The exact lineage of every result (sha256, rule, inputs, params, '

@@ -9,9 +9,8 @@ from snakemake.utils import validate
 from motorflow import codedeps
 from motorflow.layout import Layout
 from motorflow import folds as foldlib
-from motorflow import importers, registry
+from motorflow import importers, registry, tasks
 from motorflow import sheet as sheetlib
-from motorflow.synth import gait_cohort, infant_cohort
 
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -19,16 +18,17 @@ validate(config, schema="../schemas/config.schema.yaml")
 LABELS = [str(label) for label in config["data"]["labels"]]
 SYNTHETIC = config["data"]["source"] == "synthetic"
 # gait: Paper A's task (GMFCS levels from walking videos); infant: Paper B's (general movements
-# of supine infants).  Chooses the synthetic cohort and the per-video features.
-TASK = config["data"].get("task", "gait")
-INFANT = TASK == "infant"
-COHORT = (config.get("synthetic_infant") if INFANT else config.get("synthetic")) or {}
+# of supine infants).  What a task is (its synthetic cohort, per-video features, baseline,
+# validation) is said once, in motorflow.tasks.
+TASK_SPEC = tasks.of_config(config)
+TASK = TASK_SPEC.name
+COHORT = config.get(TASK_SPEC.cohort_section) or {}
 # Cross-validation options (cv:); one_label_per_subject also decides whether the sheet may
 # give a subject different labels at different visits.
 CV = foldlib.FoldConfig.from_mapping(config.get("cv"))
 
 if SYNTHETIC:
-    cohortlib = infant_cohort if INFANT else gait_cohort
+    cohortlib = TASK_SPEC.cohort_module()
     cohort_sheet = cohortlib.make_sheet(cohortlib.cohort_config(COHORT))
     samples = cohort_sheet.set_index("video_id", drop=False)
     unknown = sorted(set(samples["label"]) - set(LABELS))
@@ -257,17 +257,14 @@ def get_final_outputs():
     outs += expand(
         "results/interpret/{model}/importance.png", model=registry.with_importance(MODELS)
     )
-    if INFANT:
-        outs.append("results/features/figures/movement_features.png")
-    else:
+    if TASK_SPEC.curves:
         outs += expand("results/features/figures/{video_id}.png", video_id=VIDEOS)
+    else:
+        outs.append("results/features/figures/movement_features.png")
     if PREPROCESS:
         outs += expand("results/flow/{video_id}.npz", video_id=VIDEOS)
         outs += expand("results/align/previews/{video_id}.png", video_id=VIDEOS)
     if SYNTHETIC:
         outs += ["results/synth/samples.tsv", "results/validation/pose_accuracy.tsv"]
-        if INFANT:
-            outs.append("results/validation/preprocess_accuracy.tsv")
-        else:
-            outs.append("results/validation/feature_accuracy.tsv")
+        outs.append(f"results/validation/{TASK_SPEC.validation}.tsv")
     return outs

@@ -56,7 +56,7 @@ rule aggregate_metrics:
         seed=config["evaluation"]["seed"],
         baseline=config["evaluation"]["baseline"],
         # GMFCS levels are ordered (QWK in the table); general-movement classes are not.
-        ordinal=not INFANT,
+        ordinal=TASK_SPEC.ordinal,
         task=TASK,
         # The sheet's sessions: the visit level (subject + session) of a longitudinal sheet.
         sessions=session_map(),

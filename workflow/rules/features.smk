@@ -3,7 +3,7 @@
 # general-movement features per video (docs/movement_features.md) and the cohort table.
 
 
-if INFANT:
+if TASK_SPEC.features == "movement":
 
     rule extract_movement_features:
         input:

@@ -18,17 +18,15 @@ rule render_summary:
         # Gait task: the cohort's gait curves are drawn from the per-video cycle curves;
         # infant task: the movement-feature figure is embedded as it is.
         features=(
-            "results/features/figures/movement_features.png"
-            if INFANT
-            else expand("results/features/{video_id}.curves.npz", video_id=VIDEOS)
+            expand("results/features/{video_id}.curves.npz", video_id=VIDEOS)
+            if TASK_SPEC.curves
+            else "results/features/figures/movement_features.png"
         ),
         qc="results/qc/summary.tsv",
         validation=(
             [
                 "results/validation/pose_accuracy.json",
-                "results/validation/"
-                + ("preprocess_accuracy" if INFANT else "feature_accuracy")
-                + ".json",
+                f"results/validation/{TASK_SPEC.validation}.json",
             ]
             if SYNTHETIC
             else []

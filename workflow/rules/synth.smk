@@ -21,7 +21,7 @@ rule write_cohort_sheet:
         "../scripts/write_sheet.py"
 
 
-if INFANT:
+if TASK_SPEC.cohort == "infant":
 
     rule render_infant_video:
         input:

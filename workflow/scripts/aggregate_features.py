@@ -1,10 +1,10 @@
 """Snakemake adapter: the cohort's feature table with deviation scores."""
 
-from motorflow import features
+from motorflow.features import gait as featlib
 from motorflow.logs import rule_logging
 
 with rule_logging(snakemake.log[0]) as log:
-    table = features.aggregate(
+    table = featlib.aggregate(
         snakemake.input.tables,
         snakemake.input.curves,
         snakemake.output.table,

@@ -1,6 +1,6 @@
 """Snakemake adapter: the cohort's general-movement feature table."""
 
-from motorflow import movement
+from motorflow.features import movement
 from motorflow.logs import rule_logging
 
 with rule_logging(snakemake.log[0]) as log:

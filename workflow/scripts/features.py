@@ -1,15 +1,15 @@
 """Snakemake adapter: gait features of one cleaned pose file."""
 
-from motorflow import features
+from motorflow.features import gait as featlib
 from motorflow.logs import rule_logging
 
 with rule_logging(snakemake.log[0]) as log:
-    result = features.run(
+    result = featlib.run(
         snakemake.input.pose,
         snakemake.output.table,
         snakemake.output.curves,
         snakemake.output.qc,
-        features.FeatureConfig.from_mapping(snakemake.params.options),
+        featlib.FeatureConfig.from_mapping(snakemake.params.options),
         video_id=snakemake.wildcards.video_id,
         height_cm=snakemake.params.height_cm,
         clean_qc=snakemake.input.qc,

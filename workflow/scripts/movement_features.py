@@ -1,6 +1,6 @@
 """Snakemake adapter: general-movement features of one cleaned infant pose file."""
 
-from motorflow import movement
+from motorflow.features import movement
 from motorflow.logs import rule_logging
 
 with rule_logging(snakemake.log[0]) as log:

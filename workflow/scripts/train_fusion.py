@@ -2,8 +2,9 @@
 
 from pathlib import Path
 
-from motorflow import features, folds
+from motorflow import folds
 from motorflow.data.table import table_from_rule
+from motorflow.features import gait as featlib
 from motorflow.logs import rule_logging
 from motorflow.train import fusion
 from motorflow.train.config import TrainConfig
@@ -18,7 +19,7 @@ with rule_logging(snakemake.log[0]) as log:
         fusion.FusionTraining.from_mapping(snakemake.params.net),
         snakemake.input.ranking,
         snakemake.input.stgcn,
-        features.FeatureConfig.from_mapping(snakemake.params.gait),
+        featlib.FeatureConfig.from_mapping(snakemake.params.gait),
         snakemake.params.reference_label,
     )
     log.info("keypoints %s -> %d features; best epoch %s", info["keypoints"],

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from motorflow import features
+from motorflow.features import gait as featlib
 from motorflow.logs import rule_logging
 from motorflow.validate import features as feature_validation
 
@@ -12,6 +12,6 @@ with rule_logging(snakemake.log[0]) as log:
         snakemake.input.params,
         snakemake.input.table,
         output=Path(snakemake.output.table).with_suffix(""),
-        cfg=features.FeatureConfig.from_mapping(snakemake.params.options),
+        cfg=featlib.FeatureConfig.from_mapping(snakemake.params.options),
     )
     log.info("\n%s", feature_validation.format_feature_summary(result))

@@ -4,18 +4,24 @@ TRAINING videos only."""
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
-from motorflow import features as featlib
 from motorflow.data.table import SplitData
+from motorflow.features import gait as featlib
+from motorflow.features.curves import (
+    DEVIATION_COLUMNS,
+    DeviationReference,
+    deviation_scores,
+    load_mean_curves,
+    reference_videos,
+)
 from motorflow.poseio import load_pose
 
 # Gait-feature columns the models use: normalised to leg length (metric columns need the
 # optional stature and would make the feature set depend on the sheet).
 MODEL_FEATURES: tuple[str, ...] = tuple(
     c
-    for c in (*featlib.GAIT_COLUMNS, *featlib.DEVIATION_COLUMNS)
+    for c in (*featlib.GAIT_COLUMNS, *DEVIATION_COLUMNS)
     if not c.endswith("_m") and not c.endswith("_m_per_s")
 )
 
@@ -40,7 +46,7 @@ def gait_feature_table(
         if joints is None:
             row = pd.read_parquet(r.features).iloc[0].to_dict()
             rows[r.video_id] = row
-            curves[r.video_id] = featlib.load_mean_curves(r.curves)
+            curves[r.video_id] = load_mean_curves(r.curves)
         else:
             res = featlib.gait_features(
                 load_pose(r.pose), gait_cfg or featlib.FeatureConfig(), joints=joints
@@ -53,27 +59,21 @@ def gait_feature_table(
             curves[r.video_id] = res.mean_curves()
     df = pd.DataFrame.from_dict(rows, orient="index")
     df = df.drop(columns=[c for c in ("video_id",) if c in df.columns])
-    ref_videos = [
-        v
-        for v, lab in zip(data.train["video_id"], data.train["label"], strict=True)
-        if lab == reference_label and v in curves and np.isfinite(curves[v]).all()
-    ]
+    train_labels = dict(zip(data.train["video_id"], data.train["label"], strict=True))
+    ref_videos = reference_videos(data.train["video_id"], train_labels, reference_label, curves)
     subjects = dict(zip(table["video_id"], table["subject_id"], strict=True))
-    for col in featlib.DEVIATION_COLUMNS:
-        df[col] = np.nan
-    note = f"no training videos labelled {reference_label} with complete curves"
-    if reference_label is not None and ref_videos:
+    ref, note = None, f"no training videos labelled {reference_label} with complete curves"
+    if ref_videos:
         try:
-            ref = featlib.DeviationReference.from_videos(
+            ref = DeviationReference.from_videos(
                 {v: curves[v] for v in ref_videos}, {v: subjects[v] for v in ref_videos}
             )
-            ok = (df["status"] == "ok").to_dict()
-            for v, scores in ref.score_videos(curves, subjects, ok).items():
-                for col, val in scores.items():
-                    df.at[v, col] = val
             note = f"{len(set(ref.subjects))} training subjects labelled {reference_label}"
         except ValueError as err:
             note = f"no deviation scores: {err}"
+    scores = deviation_scores(ref, curves, subjects, (df["status"] == "ok").to_dict())
+    for col in DEVIATION_COLUMNS:
+        df[col] = scores[col]
     df.index.name = "video_id"
     return df, note
 

@@ -515,6 +515,14 @@ def _at(uv: np.ndarray, t: int, delta: float) -> np.ndarray:
     return uv[t] + delta * (uv[t] - uv[max(t - 1, 0)])
 
 
+def render_into(cfg: CohortConfig, row, out: Path) -> dict:
+    """Render one sheet row (``video_id``, ``subject_id``, ``view``) into ``out/videos/`` and
+    ``out/truth/``, as the workflow lays them out under ``results/synth/``."""
+    vid = row.video_id
+    return render_video(cfg, vid, row.subject_id, row.view, out / "videos" / f"{vid}.mp4",
+                        out / "truth" / f"{vid}.npz", out / "truth" / f"{vid}.json")  # fmt: skip
+
+
 def render_video(
     cfg: CohortConfig,
     video_id: str,

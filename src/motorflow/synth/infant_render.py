@@ -489,6 +489,16 @@ class _Figure:
 # --------------------------------------------------------------------------- video
 
 
+def render_into(cfg: InfantCohortConfig, row, out: Path) -> dict:
+    """Render one sheet row (``video_id``, ``subject_id``) into ``out/videos/`` and
+    ``out/truth/``, as the workflow lays them out under ``results/synth/``."""
+    vid, truth = row.video_id, out / "truth"
+    return render_video(
+        cfg, vid, row.subject_id, out / "videos" / f"{vid}.mp4",
+        truth / f"{vid}.npz", truth / f"{vid}.json", truth / f"{vid}.masks.npz",
+    )  # fmt: skip
+
+
 def render_video(
     cfg: InfantCohortConfig,
     video_id: str,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import math
 import pickle
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,10 +19,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from motorflow import movement as movelib
+from motorflow import tasks
 from motorflow.config import config_from_mapping
 from motorflow.data.features import MODEL_FEATURES, gait_feature_table, movement_feature_table
 from motorflow.data.table import SplitData, TrainError, VideoTable, split_data
+from motorflow.features.movement import MOVEMENT_COLUMNS
 from motorflow.poseio import atomic_path, write_json
 from motorflow.train.common import balanced_accuracy
 
@@ -40,16 +42,32 @@ class BaselineTraining:
         return config_from_mapping(cls, mapping, "models.gait_baseline")
 
 
+def _gait_features(table: pd.DataFrame, data: SplitData, reference_label: str | None):
+    feats, note = gait_feature_table(table, data, reference_label)
+    return feats, note, MODEL_FEATURES
+
+
+def _movement_features(table: pd.DataFrame, data: SplitData, reference_label: str | None):
+    return movement_feature_table(table), "", MOVEMENT_COLUMNS
+
+
+# The feature table of each kind of per-video features (``TaskSpec.features``): (videos,
+# split, reference label) -> the table, a note, and its candidate columns.
+FEATURE_TABLES: dict[str, Callable[..., tuple[pd.DataFrame, str, tuple[str, ...]]]] = {
+    "gait": _gait_features,
+    "movement": _movement_features,
+}
+
+
 def baseline_features(
     model_name: str, table: pd.DataFrame, data: SplitData, reference_label: str | None
 ) -> tuple[pd.DataFrame, str, tuple[str, ...]]:
-    """The feature table a feature baseline reads, a note, and its candidate columns."""
-    if model_name == "gait_baseline":
-        feats, note = gait_feature_table(table, data, reference_label)
-        return feats, note, MODEL_FEATURES
-    if model_name == "movement_baseline":
-        return movement_feature_table(table), "", movelib.MOVEMENT_COLUMNS
-    raise TrainError(f"not a feature baseline: {model_name}")
+    """The feature table a feature baseline reads (its task's features), a note, and its
+    candidate columns."""
+    task = next((t for t in tasks.TASKS.values() if t.baseline == model_name), None)
+    if task is None:
+        raise TrainError(f"not a feature baseline: {model_name}")
+    return FEATURE_TABLES[task.features](table, data, reference_label)
 
 
 def train_gait_baseline(

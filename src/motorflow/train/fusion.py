@@ -12,10 +12,10 @@ import pandas as pd
 import torch
 from torch import nn
 
-from motorflow import features as featlib
 from motorflow.data.clips import load_videos, quiet
 from motorflow.data.features import MODEL_FEATURES, gait_feature_table
 from motorflow.data.table import TrainError, VideoTable, split_data
+from motorflow.features import gait as featlib
 from motorflow.models.fusion import FusionXAttn, FusionXAttnConfig
 from motorflow.models.graph import SkeletonGraph
 from motorflow.models.stgcn import STGCNConfig

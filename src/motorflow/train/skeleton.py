@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
+from motorflow import registry
 from motorflow.data.clips import load_videos
 from motorflow.data.table import TrainError, VideoTable, split_data
 from motorflow.models.graph import SkeletonGraph
@@ -20,7 +23,7 @@ from motorflow.skeleton import JOINT_NAMES
 from motorflow.train.checkpoint import flat_net, save_trained
 from motorflow.train.common import config_dict
 from motorflow.train.config import TrainConfig
-from motorflow.train.loop import fit, pick_device, seed_everything
+from motorflow.train.loop import Forward, fit, pick_device, seed_everything
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,26 @@ def two_stream_forward(model: nn.Module, x: torch.Tensor, rows: np.ndarray):
     return model(x), []
 
 
+@dataclass(frozen=True)
+class SkeletonNet:
+    """How one skeleton model is built from its section's config (``registry.net_config``),
+    trained (its forward and auxiliary-loss weight) and rebuilt from its checkpoint."""
+
+    build: Callable[[Any, int, np.ndarray], nn.Module]  # (config, n_classes, adjacency)
+    forward: Forward
+    aux_weight: Callable[[Any], float] = lambda cfg: 0.0
+
+
+SKELETON_NETS: dict[str, SkeletonNet] = {
+    "stgcn": SkeletonNet(STGCN, skeleton_forward),
+    "two_stream_skeleton": SkeletonNet(
+        lambda cfg, n, adjacency: TwoStreamSkeleton(cfg.net, n, adjacency),
+        two_stream_forward,
+        lambda cfg: cfg.aux_weight,
+    ),
+}
+
+
 def train_skeleton_model(
     model_name: str,
     table: VideoTable,
@@ -60,6 +83,9 @@ def train_skeleton_model(
     net_cfg: STGCNConfig | TwoStreamTraining,
 ) -> dict:
     """Train ``stgcn`` or ``two_stream_skeleton`` on one split → model.pt, history, info."""
+    if model_name not in SKELETON_NETS:
+        raise TrainError(f"not a skeleton model: {model_name}")
+    spec = SKELETON_NETS[model_name]
     out_dir = Path(out_dir)
     data = split_data(table, splits, split)
     seed_everything(cfg.seed, cfg.threads)
@@ -67,36 +93,23 @@ def train_skeleton_model(
     train = load_videos(data.train, table.labels, cfg.clip)
     val = load_videos(data.val, table.labels, cfg.clip)
     n_classes = len(table.labels)
-    graph = SkeletonGraph.default()
-    if model_name == "stgcn":
-        assert isinstance(net_cfg, STGCNConfig)
-        model: nn.Module = STGCN(net_cfg, n_classes, graph.adjacency)
-        forward, aux, net_params = skeleton_forward, 0.0, config_dict(net_cfg)
-    elif model_name == "two_stream_skeleton":
-        assert isinstance(net_cfg, TwoStreamTraining)
-        model = TwoStreamSkeleton(net_cfg.net, n_classes, graph.adjacency)
-        forward, aux, net_params = two_stream_forward, net_cfg.aux_weight, config_dict(net_cfg)
-    else:
-        raise TrainError(f"not a skeleton model: {model_name}")
-    result = fit(model, forward, train, val, cfg, n_classes, device, aux_weight=aux)
+    model = spec.build(net_cfg, n_classes, SkeletonGraph.default().adjacency)
+    result = fit(
+        model, spec.forward, train, val, cfg, n_classes, device, aux_weight=spec.aux_weight(net_cfg)
+    )
     return save_trained(
-        model_name, model, net_params, cfg, table, data, device, result, out_dir,
+        model_name, model, config_dict(net_cfg), cfg, table, data, device, result, out_dir,
         joint_names=list(JOINT_NAMES),
     )  # fmt: skip
 
 
-def _stgcn_net(ckpt: dict) -> nn.Module:
+def _rebuild(model_name: str, ckpt: dict) -> nn.Module:
+    net_cfg = registry.net_config(model_name, flat_net(ckpt["net"]))
     adjacency = SkeletonGraph.default().adjacency
-    return STGCN(STGCNConfig.from_mapping(ckpt["net"]), len(ckpt["labels"]), adjacency)
-
-
-def _two_stream_net(ckpt: dict) -> nn.Module:
-    net = TwoStreamTraining.from_mapping(flat_net(ckpt["net"])).net
-    return TwoStreamSkeleton(net, len(ckpt["labels"]), SkeletonGraph.default().adjacency)
+    return SKELETON_NETS[model_name].build(net_cfg, len(ckpt["labels"]), adjacency)
 
 
 # How this family's checkpoints rebuild their network (checkpoint.load_model).
 NETWORKS: dict[str, Callable[[dict], nn.Module]] = {
-    "stgcn": _stgcn_net,
-    "two_stream_skeleton": _two_stream_net,
+    name: partial(_rebuild, name) for name in SKELETON_NETS
 }

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from motorflow import features
+from motorflow.features import gait as featlib
 from motorflow.poseio import atomic_path, load_pose, write_json
 
 # Issue "features": median absolute error over videos.
@@ -36,7 +36,7 @@ FEATURE_REPORTED = {
     "step_length_asymmetry": "abs",
     "stride_time_cv": "abs",
 }
-_SIDED = {"stance_pct", *features.SIDED_FEATURES}
+_SIDED = {"stance_pct", *featlib.SIDED_FEATURES}
 
 
 def _feature_errors(measured: dict, truth: dict) -> dict[str, float]:
@@ -64,14 +64,14 @@ def feature_accuracy(
 ) -> dict:
     """Gait-feature errors against the walker's truth, from the true joints (the features
     stage run on the truth pose) and from the cleaned MediaPipe joints (the feature table)."""
-    cfg = cfg or features.FeatureConfig()
+    cfg = cfg or featlib.FeatureConfig()
     measured = pd.read_parquet(table).set_index("video_id")
     rows = []
     for npz, js in zip(truth_npz, truth_json, strict=True):
         truth = json.loads(Path(js).read_text())
         vid = truth["video_id"]
         height = 100 * truth["height_m"]
-        from_truth = features.gait_features(load_pose(npz), cfg, height_cm=height)
+        from_truth = featlib.gait_features(load_pose(npz), cfg, height_cm=height)
         row = {"video_id": vid, "view": truth["view"], "direction": truth["direction"]}
         for source, feats, status in (
             ("truth_joints", from_truth.features, from_truth.info["status"]),

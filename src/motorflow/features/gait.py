@@ -1,4 +1,4 @@
-"""Features stage: gait events, cycle-normalised kinematics and clinical gait features.
+"""Gait features: gait events, cycle-normalised kinematics and clinical gait features.
 
 From a (cleaned) 2D pose, for a static camera and overground walking:
 
@@ -41,12 +41,21 @@ from scipy import signal
 from motorflow import importers
 from motorflow.bouts import BoutConfig, Segment, segment
 from motorflow.config import config_from_mapping
-from motorflow.poseio import PoseData, atomic_path, load_pose, write_json
+from motorflow.features.curves import (
+    DEVIATION_COLUMNS,
+    JOINTS3,
+    N_POINTS,
+    SIDES,
+    DeviationReference,
+    deviation_scores,
+    load_mean_curves,
+    nanmean,
+    reference_videos,
+    save_reference,
+)
+from motorflow.poseio import PoseData, atomic_path, write_json
 from motorflow.skeleton import INDEX, JOINT_NAMES
 
-SIDES = ("left", "right")
-JOINTS3 = ("hip", "knee", "ankle")  # sagittal angles, in the order of the curve arrays
-N_POINTS = 101  # cycle-normalised curves: 0, 1, ..., 100 % of the gait cycle
 # Winter (2009): greater trochanter height = 0.530 × stature; converts leg lengths to metres.
 LEG_LENGTH_PER_HEIGHT = 0.530
 # Winter: ankle height 0.039 H relative to thigh + shank 0.491 H; used when no heel/toe.
@@ -253,13 +262,6 @@ FRONTAL_COLUMNS: tuple[str, ...] = (
     "knee_frontal_angle_deg_right",
 )
 TURN_COLUMNS: tuple[str, ...] = ("turn_duration_s", "turn_steps")
-# Columns added at aggregation, from the cohort's reference curves.
-DEVIATION_COLUMNS: tuple[str, ...] = (
-    "gait_deviation_index",
-    "gait_deviation_index_left",
-    "gait_deviation_index_right",
-    "gait_profile_score_deg",
-)
 # Descriptive columns of every row (not features).
 INFO_COLUMNS: tuple[str, ...] = (
     "video_id",
@@ -1395,19 +1397,19 @@ def _sagittal(
             st = _stance_of(to, s, t0, t1)
             stance_end.append(int(round(100 * st / (t1 - t0))) if np.isfinite(st) else N_POINTS - 1)
         with np.errstate(all="ignore"):
-            f[f"knee_flexion_initial_contact_deg_{s}"] = _nanmean(knee[:, 0])
-            f[f"knee_flexion_max_extension_deg_{s}"] = _nanmean(
+            f[f"knee_flexion_initial_contact_deg_{s}"] = nanmean(knee[:, 0])
+            f[f"knee_flexion_max_extension_deg_{s}"] = nanmean(
                 [np.min(r[: e + 1]) for r, e in zip(knee, stance_end, strict=True)]
             )
-            f[f"knee_flexion_peak_swing_deg_{s}"] = _nanmean(np.max(knee, axis=1))
-            f[f"knee_rom_deg_{s}"] = _nanmean(np.ptp(knee, axis=1))
-            f[f"hip_rom_deg_{s}"] = _nanmean(np.ptp(hip, axis=1))
-            f[f"ankle_rom_deg_{s}"] = _nanmean(np.ptp(ank, axis=1))
+            f[f"knee_flexion_peak_swing_deg_{s}"] = nanmean(np.max(knee, axis=1))
+            f[f"knee_rom_deg_{s}"] = nanmean(np.ptp(knee, axis=1))
+            f[f"hip_rom_deg_{s}"] = nanmean(np.ptp(hip, axis=1))
+            f[f"ankle_rom_deg_{s}"] = nanmean(np.ptp(ank, axis=1))
     sway = []
     for t0, t1 in cycles["left"]:
         tt = t0 + (t1 - t0) * np.linspace(0, 1, N_POINTS)
         sway.append(np.ptp(np.interp(tt, t, trunk)))
-    f["trunk_sway_deg"] = _nanmean(sway)
+    f["trunk_sway_deg"] = nanmean(sway)
     return curves
 
 
@@ -1488,7 +1490,7 @@ def _frontal_features(
         foot[s] = J(name)[:, 0] if name else np.full(n, np.nan)
     widths = [abs(at(foot["left"], tb) - at(foot["right"], tb)) / at(hip_w, tb)
               for _, _, tb, _ in steps]  # fmt: skip
-    out["step_width_hip"] = _nanmean(widths)
+    out["step_width_hip"] = nanmean(widths)
     with np.errstate(all="ignore"):
         sh = np.nanmean(np.stack([J("left_shoulder"), J("right_shoulder")]), 0)
         hp = np.nanmean(np.stack([lh, rh]), 0)
@@ -1511,8 +1513,8 @@ def _frontal_features(
         sl = span(t0, t1)
         sway.append(np.ptp(lateral[sl]) if np.isfinite(lateral[sl]).all() else np.nan)
         pelvis.append(np.ptp(tilt[sl]) if np.isfinite(tilt[sl]).all() else np.nan)
-    out["trunk_lateral_sway_deg"] = _nanmean(sway)
-    out["pelvic_obliquity_deg"] = _nanmean(pelvis)
+    out["trunk_lateral_sway_deg"] = nanmean(sway)
+    out["pelvic_obliquity_deg"] = nanmean(pelvis)
     if label_free:
         return out
     for s in SIDES:
@@ -1523,24 +1525,19 @@ def _frontal_features(
             seg = rel[span(t0, t1)]
             swings.append(float(np.hypot(*np.ptp(seg, axis=0))) if np.isfinite(seg).all()
                           else np.nan)  # fmt: skip
-        out[f"arm_swing_{s}"] = _nanmean(swings)
+        out[f"arm_swing_{s}"] = nanmean(swings)
         # Valgus +: the thigh heads towards the midline (the other hip) and the shank back.
         medial = np.sign(J(f"{o}_hip")[:, 0] - J(f"{s}_hip")[:, 0])
         hip, knee, ankle = J(f"{s}_hip"), J(f"{s}_knee"), J(f"{s}_ankle")
         thigh = np.arctan2(knee[:, 0] - hip[:, 0], knee[:, 1] - hip[:, 1])
         shank = np.arctan2(ankle[:, 0] - knee[:, 0], ankle[:, 1] - knee[:, 1])
         angle = medial * np.degrees(thigh - shank)
-        out[f"knee_frontal_angle_deg_{s}"] = _nanmean(
+        out[f"knee_frontal_angle_deg_{s}"] = nanmean(
             [np.nanmean(angle[span(t0, t1)]) for t0, t1 in cycles[s]]
         )
     a, b = out["arm_swing_left"], out["arm_swing_right"]
     out["arm_swing_asymmetry"] = abs(a - b) / ((a + b) / 2) if a + b > 0 else float("nan")
     return out
-
-
-def _nanmean(values) -> float:
-    arr = np.asarray(values, dtype=float)
-    return float(np.nanmean(arr)) if np.isfinite(arr).any() else float("nan")
 
 
 def _failed_with_events(reason: str, info: dict, events: dict) -> GaitResult:
@@ -1549,159 +1546,7 @@ def _failed_with_events(reason: str, info: dict, events: dict) -> GaitResult:
     return out
 
 
-# --------------------------------------------------------------------------- deviation scores
-
-
-@dataclass
-class DeviationReference:
-    """Reference kinematics for the GDI-like and GPS-like scores.
-
-    ``curves`` (n, 3, 101): mean cycle curves (hip, knee, ankle; degrees) of one side of one
-    reference video each; ``subjects`` (n,): whose they are, so that a reference subject is
-    scored against the others only (leave-one-subject-out) and never against itself.
-    """
-
-    curves: np.ndarray
-    subjects: np.ndarray
-
-    MIN_SUBJECTS = 3
-
-    def __post_init__(self) -> None:
-        self.curves = np.asarray(self.curves, dtype=float)
-        self.subjects = np.asarray(self.subjects).astype(str)
-        if self.curves.ndim != 3 or self.curves.shape[1:] != (len(JOINTS3), N_POINTS):
-            raise ValueError(f"reference curves must be (n, 3, 101), got {self.curves.shape}")
-        if len(self.subjects) != len(self.curves):
-            raise ValueError("reference curves and subjects differ in length")
-        keep = np.isfinite(self.curves).all(axis=(1, 2))
-        self.curves, self.subjects = self.curves[keep], self.subjects[keep]
-        if len(set(self.subjects)) < self.MIN_SUBJECTS:
-            raise ValueError(
-                f"a deviation reference needs curves of at least {self.MIN_SUBJECTS} "
-                f"subjects, got {len(set(self.subjects))}"
-            )
-        # Log distance of every member from the others' mean: the spread a typical walker
-        # has, without the optimism of being part of the mean it is compared with.
-        ln_d = np.array(
-            [
-                np.log(self._rms(c, self._mean_without(s)))
-                for c, s in zip(self.curves, self.subjects, strict=True)
-            ]
-        )
-        self._ln_mean, self._ln_sd = float(ln_d.mean()), float(ln_d.std(ddof=1))
-
-    @staticmethod
-    def _rms(curve: np.ndarray, mean: np.ndarray) -> float:
-        return float(np.sqrt(np.mean((curve - mean) ** 2)))
-
-    def _mean_without(self, subject: str | None) -> np.ndarray:
-        keep = self.subjects != subject if subject is not None else slice(None)
-        return self.curves[keep].mean(axis=0)
-
-    @property
-    def mean(self) -> np.ndarray:
-        return self.curves.mean(axis=0)
-
-    @property
-    def sd(self) -> np.ndarray:
-        return self.curves.std(axis=0, ddof=1)
-
-    def score(self, side_curves: np.ndarray, subject: str | None = None) -> dict[str, float]:
-        """Scores of one video from its (2, 3, 101) mean curves (left, right)."""
-        mean = self._mean_without(subject if subject in set(self.subjects) else None)
-        out: dict[str, float] = {}
-        sq = []
-        for i, side in enumerate(SIDES):
-            c = side_curves[i]
-            if not np.isfinite(c).all():
-                out[f"gait_deviation_index_{side}"] = float("nan")
-                continue
-            d = self._rms(c, mean)
-            sq.append(d**2)
-            z = (np.log(d) - self._ln_mean) / self._ln_sd
-            out[f"gait_deviation_index_{side}"] = float(100.0 - 10.0 * z)
-        gdis = [out[f"gait_deviation_index_{s}"] for s in SIDES]
-        out["gait_deviation_index"] = _nanmean(gdis)
-        out["gait_profile_score_deg"] = float(np.sqrt(np.mean(sq))) if sq else float("nan")
-        return out
-
-    def score_videos(
-        self,
-        mean_curves: dict[str, np.ndarray],
-        subjects: dict[str, str],
-        ok: dict[str, bool],
-    ) -> dict[str, dict[str, float]]:
-        """Scores of every video whose row is ``ok`` and has curves (the one loop the
-        cohort table and each fold's training table share); the others get none."""
-        return {
-            v: self.score(c, subject=subjects.get(v))
-            for v, c in mean_curves.items()
-            if ok.get(v) and np.isfinite(c).any()
-        }
-
-    @classmethod
-    def from_videos(
-        cls, mean_curves: dict[str, np.ndarray], subjects: dict[str, str]
-    ) -> DeviationReference:
-        """From videos' (2, 3, 101) mean curves: both sides of each become members."""
-        curves, subj = [], []
-        for vid, c in mean_curves.items():
-            for i in range(len(SIDES)):
-                curves.append(c[i])
-                subj.append(subjects[vid])
-        return cls(np.array(curves).reshape(-1, len(JOINTS3), N_POINTS), np.array(subj))
-
-    def save(self, path: str | Path) -> None:
-        save_reference(self, path)
-
-    @classmethod
-    def load(cls, path: str | Path) -> DeviationReference:
-        ref = load_reference(path)
-        if ref is None:
-            raise ValueError(f"{path}: the deviation reference is unavailable")
-        return ref
-
-
-def save_reference(ref: DeviationReference | None, path: str | Path, note: str = "") -> None:
-    """Write a reference file; ``None`` writes an 'unavailable' file that says why."""
-    curves = ref.curves if ref is not None else np.empty((0, len(JOINTS3), N_POINTS))
-    subjects = ref.subjects if ref is not None else np.array([], dtype=str)
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(
-                fh, curves=curves, subjects=subjects, joints=np.array(JOINTS3), note=np.array(note)
-            )
-
-
-def load_reference(path: str | Path) -> DeviationReference | None:
-    """A reference file: ``curves`` (n, 3, 101) deg, ``subjects`` (n,), ``joints``."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            joints = tuple(str(j) for j in z["joints"])
-            if joints != JOINTS3:
-                raise ValueError(f"joints must be {JOINTS3}, got {joints}")
-            if len(z["curves"]) == 0:
-                return None
-            return DeviationReference(z["curves"], z["subjects"])
-    except (KeyError, OSError, ValueError) as err:
-        raise ValueError(f"{path}: not a deviation reference file ({err})") from err
-
-
 # --------------------------------------------------------------------------- stage I/O
-
-
-def load_any_pose(
-    path: str | Path, fps: float | None = None, frame_size: tuple[int, int] | None = None
-) -> PoseData:
-    """A motorflow pose file, or any format :mod:`motorflow.importers` reads (``frame_size``:
-    width, height in px, which MediaPipe's normalised landmarks need)."""
-    path = Path(path)
-    if path.suffix == ".npz":
-        pose = load_pose(path)
-        if fps is not None:
-            pose.fps = float(fps)
-        return pose
-    return importers.load_keypoints(path, fps=fps, frame_size=frame_size)
 
 
 def save_curves(result: GaitResult, path: str | Path) -> None:
@@ -1714,16 +1559,6 @@ def save_curves(result: GaitResult, path: str | Path) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez_compressed(fh, **arrays)
-
-
-def load_mean_curves(path: str | Path) -> np.ndarray:
-    with np.load(path, allow_pickle=False) as z:
-        return np.array(z["mean"])
-
-
-def load_curves(path: str | Path) -> dict[str, np.ndarray]:
-    with np.load(path, allow_pickle=False) as z:
-        return {k: np.array(z[k]) for k in z.files}
 
 
 def run(
@@ -1754,7 +1589,7 @@ def run(
             rec = json.load(fh)
         if rec.get("excluded"):
             excluded = f"excluded by the cleaning QC: {rec.get('reason', 'no reason given')}"
-    pose = load_any_pose(pose_path, fps=fps, frame_size=frame_size)
+    pose = importers.load_any_pose(pose_path, fps=fps, frame_size=frame_size)
     if excluded:
         result = _failed(excluded, {"view": "", "direction": ""})
     else:
@@ -1816,10 +1651,7 @@ def aggregate(
         reference = DeviationReference.load(reference_file)
         note = f"reference file {reference_file}"
     elif reference_label is not None:
-        ref_videos = [
-            v for v in rows["video_id"]
-            if labels.get(v) == str(reference_label) and np.isfinite(mean.get(v, np.nan)).all()
-        ]  # fmt: skip
+        ref_videos = reference_videos(rows["video_id"], labels, reference_label, mean)
         try:
             reference = DeviationReference.from_videos(
                 {v: mean[v] for v in ref_videos}, {v: subjects[v] for v in ref_videos}
@@ -1829,14 +1661,10 @@ def aggregate(
             note = f"no deviation scores: label {reference_label}: {err}"
     else:
         note = "no deviation scores: no reference label or file configured"
+    ok = dict(zip(rows["video_id"], rows["status"] == "ok", strict=True))
+    scores = deviation_scores(reference, mean, subjects, ok)
     for col in DEVIATION_COLUMNS:
-        rows[col] = np.nan
-    if reference is not None:
-        ok = dict(zip(rows["video_id"], rows["status"] == "ok", strict=True))
-        scores = reference.score_videos(mean, subjects, ok)
-        for i, vid in enumerate(rows["video_id"]):
-            for col, val in scores.get(vid, {}).items():
-                rows.at[i, col] = val
+        rows[col] = rows["video_id"].map(scores[col]).astype(float)
     if out_reference is not None:
         save_reference(reference, out_reference, note)
     rows = rows.sort_values("video_id").reset_index(drop=True)

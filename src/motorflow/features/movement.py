@@ -618,7 +618,7 @@ def run(
 ) -> tuple[dict[str, float], dict]:
     """Features of one pose file → a one-row table (``video_id, status, reason, …``) and a
     QC record.  A video the cleaning QC excluded gets NaN features and that reason."""
-    from motorflow.features import load_any_pose
+    from motorflow.importers import load_any_pose
 
     cfg = cfg or MovementConfig()
     pose_path = Path(pose_path)
