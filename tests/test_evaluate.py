@@ -677,7 +677,11 @@ def test_write_summary_files(tmp_path):
 def test_dvc_plot_data_matches_the_summary(tmp_path):
     preds = {"stgcn": make_preds(24, accuracy=0.7, seed=31, repeats=2)}
     summary = ev.summarise(preds, LABELS, n_boot=50)
-    written = ev.write_dvc_plots(summary, tmp_path)
+    written = ev.write_dvc_plots(
+        summary,
+        {"stgcn": tmp_path / "folds/stgcn.csv"},
+        {"stgcn": tmp_path / "confusion/stgcn.csv"},
+    )
     assert sorted(p.relative_to(tmp_path).as_posix() for p in written) == [
         "confusion/stgcn.csv",
         "folds/stgcn.csv",
@@ -696,7 +700,9 @@ def test_dvc_plot_data_matches_the_summary(tmp_path):
     cm = ev.confusion(pairs["actual"], pairs["predicted"], LABELS)
     assert cm.tolist() == summary["confusion"]["stgcn"]["subject"]
     nominal = ev.summarise(preds, LABELS, n_boot=50, ordinal=False)
-    ev.write_dvc_plots(nominal, tmp_path / "nominal")
+    ev.write_dvc_plots(
+        nominal, {"stgcn": tmp_path / "nominal/folds/stgcn.csv"}, {"stgcn": tmp_path / "n.csv"}
+    )
     assert "qwk" not in pd.read_csv(tmp_path / "nominal" / "folds" / "stgcn.csv").columns
 
 

@@ -50,6 +50,7 @@ PATHS = {
     "metrics": TREE.metrics,
     "train_dir": TREE.train_dir("stgcn", "fold0") / "model.pt",
     "eval_dir": TREE.eval_dir("stgcn", "fold0") / "predictions.tsv",
+    "predictions": TREE.predictions("stgcn", "fold0"),
     "fold_metrics": TREE.fold_metrics("stgcn", "fold0"),
     "confusion": TREE.confusion("stgcn"),
     "importance": TREE.importance("gait_baseline"),

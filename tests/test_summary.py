@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -78,7 +79,7 @@ def make_run(root: Path, *, ordinal: bool = True) -> Path:
     """A finished run's results/ folder, written by the functions the workflow uses."""
     rng = np.random.default_rng(3)
     results = root / "results"
-    paths = []
+    paths: dict[str, list[Path]] = {}
     for model in MODELS:
         preds = _predictions(model, rng)
         for split in SPLITS:
@@ -86,7 +87,7 @@ def make_run(root: Path, *, ordinal: bool = True) -> Path:
             out.mkdir(parents=True)
             preds[preds["split"] == split].to_csv(out / "predictions.tsv", sep="\t", index=False)
             evaluate.write_fold_metrics(out / "predictions.tsv", LABELS, out / "metrics.json")
-            paths.append(out / "predictions.tsv")
+            paths.setdefault(model, []).append(out / "predictions.tsv")
     result = evaluate.summarise_files(
         paths, LABELS, n_boot=50, seed=1, baseline="stgcn", ordinal=ordinal
     )
@@ -510,3 +511,47 @@ def test_page_renders_in_headless_chromium(page, tmp_path):
         assert near(shot, rgb) > 150, f"{what}: {near(shot, rgb)} pixels"
     # The text is drawn too (dark pixels in both, in the table area).
     assert (blank[:1200].sum(-1) < 200).sum() > 2000
+
+
+_OPENED: list[str] | None = None
+
+
+def _record_open(event: str, args: tuple) -> None:
+    if _OPENED is not None and event == "open" and isinstance(args[0], (str, Path)):
+        _OPENED.append(str(args[0]))
+
+
+sys.addaudithook(_record_open)  # audit hooks cannot be removed: it records only when asked
+
+
+def _render_summary_inputs() -> list[re.Pattern]:
+    """The input path patterns render_summary declares in workflow/rules/report.smk."""
+    text = (Path(__file__).resolve().parents[1] / "workflow/rules/report.smk").read_text()
+    block = text[text.index("rule render_summary:") : text.index("    output:")]
+    return [
+        re.compile(re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(path)) + "$")
+        for path in re.findall(r'"(results/[^"]+)"', block)
+    ]
+
+
+@pytest.mark.parametrize("task", ["gait", "infant"])
+def test_the_page_reads_only_what_its_rule_declares(run, tmp_path, task):
+    """Every file of the results tree the page opens is an input of render_summary, so that
+    the DAG and the code cannot disagree (parquet tables are read by pyarrow, unseen)."""
+    global _OPENED
+    results = shutil.copytree(run, tmp_path / "results")
+    figure = results / "features" / "figures" / "movement_features.png"
+    shutil.copy(results / "interpret" / "gait_baseline" / "importance.png", figure)
+    declared = _render_summary_inputs()
+    _OPENED = []
+    try:
+        summary.render_summary(
+            results, tmp_path / "s.html", models=MODELS, splits=SPLITS, task=task, labels=LABELS
+        )
+        opened = sorted({p for p in _OPENED if Path(p).is_relative_to(results)})
+    finally:
+        _OPENED = None
+    assert len(opened) > 10  # the recorder sees the page's reads
+    rel = ["results/" + Path(p).relative_to(results).as_posix() for p in opened]
+    undeclared = [p for p in rel if not any(d.match(p) for d in declared)]
+    assert not undeclared, undeclared

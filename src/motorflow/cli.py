@@ -344,8 +344,11 @@ def cmd_metrics(args: argparse.Namespace) -> int:
         samples = _sheet(args)[0]
         if "session" in samples:
             sessions = samples["session"].fillna("").astype(str).to_dict()
+    by_model: dict[str, list[Path]] = {}
+    for p in map(Path, args.predictions):  # the CLI's arguments: EVAL/MODEL/SPLIT/predictions.tsv
+        by_model.setdefault(p.parent.parent.name, []).append(p)
     summary = evaluate.summarise_files(
-        args.predictions, labels, n_boot=int(ev.get("bootstrap", 2000)),
+        by_model, labels, n_boot=int(ev.get("bootstrap", 2000)),
         seed=int(ev.get("seed", 0)), baseline=ev.get("baseline", "stgcn"),
         ordinal=task.ordinal, sessions=sessions,
     )  # fmt: skip

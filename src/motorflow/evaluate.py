@@ -909,14 +909,18 @@ def write_summary(
             )
 
 
-def write_dvc_plots(summary: Mapping, out_dir: str | os.PathLike) -> list[Path]:
+def write_dvc_plots(
+    summary: Mapping,
+    fold_plots: Mapping[str, str | os.PathLike],
+    confusion_plots: Mapping[str, str | os.PathLike],
+) -> list[Path]:
     """Plot data for ``dvc plots show`` (definitions in dvc.yaml), one CSV per model:
 
-    ``folds/{model}.csv``: subject-level metrics of each split on its own test subjects;
-    ``confusion/{model}.csv``: one row per pooled out-of-fold subject prediction
-    (``actual, predicted``), the long format of DVC's confusion template.
+    ``fold_plots[model]`` (``eval/plots/folds/{model}.csv``): subject-level metrics of each
+    split on its own test subjects; ``confusion_plots[model]``
+    (``eval/plots/confusion/{model}.csv``): one row per pooled out-of-fold subject
+    prediction (``actual, predicted``), the long format of DVC's confusion template.
     """
-    out_dir = Path(out_dir)
     names = [m for m in (*METRICS, *EXTRA_METRICS) if m != "qwk" or summary.get("ordinal", True)]
     labels = list(summary["labels"])
     written = []
@@ -929,7 +933,7 @@ def write_dvc_plots(summary: Mapping, out_dir: str | os.PathLike) -> list[Path]:
         folds = pd.DataFrame({"split": split.to_numpy()})
         for name in names:
             folds[name] = rows[name].to_numpy()
-        path = out_dir / "folds" / f"{model}.csv"
+        path = Path(fold_plots[model])
         with atomic_path(path) as tmp:
             folds.to_csv(tmp, index=False, float_format="%.6g", na_rep="")
         written.append(path)
@@ -941,7 +945,7 @@ def write_dvc_plots(summary: Mapping, out_dir: str | os.PathLike) -> list[Path]:
             for j in range(len(labels))
             for _ in range(cm[i, j])
         ]
-        path = out_dir / "confusion" / f"{model}.csv"
+        path = Path(confusion_plots[model])
         with atomic_path(path) as tmp:
             pd.DataFrame(pairs, columns=["actual", "predicted"]).to_csv(tmp, index=False)
         written.append(path)
@@ -1214,7 +1218,7 @@ def _json_safe(obj: object) -> object:
 
 
 def summarise_files(
-    paths: list[str | Path],
+    predictions: Mapping[str, Sequence[str | os.PathLike]],
     labels: list[str],
     *,
     n_boot: int = 2000,
@@ -1224,12 +1228,10 @@ def summarise_files(
     ordinal: bool = True,
     sessions: Mapping[str, str] | None = None,
 ) -> dict:
-    """:func:`summarise` over ``results/eval/{model}/{split}/predictions.tsv`` files
-    (``sessions``: video_id → session, from the sheet)."""
-    by_model: dict[str, list[Path]] = {}
-    for p in map(Path, paths):
-        by_model.setdefault(p.parent.parent.name, []).append(p)
-    preds = {m: read_model_predictions(ps, labels) for m, ps in by_model.items()}
+    """:func:`summarise` over each model's split files (``predictions``: model → its
+    ``predictions.tsv`` files, one per split; ``sessions``: video_id → session, from the
+    sheet)."""
+    preds = {m: read_model_predictions(list(ps), labels) for m, ps in predictions.items()}
     return summarise(
         preds,
         labels,

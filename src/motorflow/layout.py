@@ -112,6 +112,9 @@ class Layout:
     def eval_dir(self, model: str = MODEL, split: str = SPLIT) -> Path:
         return self.root / "eval" / model / split
 
+    def predictions(self, model: str = MODEL, split: str = SPLIT) -> Path:
+        return self.eval_dir(model, split) / "predictions.tsv"
+
     def fold_metrics(self, model: str = MODEL, split: str = SPLIT) -> Path:
         return self.eval_dir(model, split) / "metrics.json"
 

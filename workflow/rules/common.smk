@@ -169,6 +169,12 @@ def get_reference_file():
     return [path] if path else []
 
 
+def predictions_by_model(wildcards):
+    """The cohort metrics' inputs: each model's predictions of every split."""
+    pattern = str(RESULTS.predictions())
+    return {f"predictions_{m}": expand(pattern, model=m, split=SPLITS) for m in MODELS}
+
+
 def subject_map():
     """video_id -> subject_id (plain dict: a params value Snakemake can compare)."""
     return samples["subject_id"].astype(str).to_dict()

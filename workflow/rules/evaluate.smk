@@ -27,9 +27,8 @@ rule evaluate_fold:
 
 rule aggregate_metrics:
     input:
-        predictions=expand(
-            "results/eval/{model}/{split}/predictions.tsv", model=MODELS, split=SPLITS
-        ),
+        # predictions_{model}: that model's predictions.tsv of every split.
+        unpack(predictions_by_model),
         code=CODE["aggregate_metrics"],
     output:
         metrics="results/metrics.json",

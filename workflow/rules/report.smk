@@ -39,6 +39,7 @@ rule render_summary:
             caption="../report/summary.rst",
         ),
     params:
+        results=str(RESULTS.root),
         models=MODELS,
         splits=SPLITS,
         task=TASK,

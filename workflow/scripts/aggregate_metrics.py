@@ -7,8 +7,9 @@ from motorflow.logs import rule_logging
 
 with rule_logging(snakemake.log[0]) as log:
     labels = snakemake.config["data"]["labels"]
+    models = snakemake.params.models
     summary = evaluate.summarise_files(
-        snakemake.input.predictions,
+        {m: snakemake.input[f"predictions_{m}"] for m in models},
         labels,
         n_boot=snakemake.params.n_boot,
         seed=snakemake.params.seed,
@@ -18,5 +19,9 @@ with rule_logging(snakemake.log[0]) as log:
     )
     summary["task"] = snakemake.params.task  # the run's own record (read by the summary page)
     evaluate.write_summary(summary, snakemake.output.metrics, Path(snakemake.output.summary).parent)
-    evaluate.write_dvc_plots(summary, Path(snakemake.output.fold_plots[0]).parent.parent)
+    evaluate.write_dvc_plots(
+        summary,
+        dict(zip(models, snakemake.output.fold_plots, strict=True)),
+        dict(zip(models, snakemake.output.confusion_plots, strict=True)),
+    )
     log.info("metrics of %s", ", ".join(summary["metrics"]))
