@@ -107,3 +107,26 @@ def test_schema_defaults_only_where_no_dataclass_owns_the_key():
     for key, value in defaults.items():
         parent, _, leaf = key.rpartition(".")
         assert _section(CONFIG, parent).get(leaf, value) == value, key
+
+
+WRAPPERS = [
+    ("two_stream_skeleton", {"aux_weight": 0.2}, {"fusion_channels": 8}),
+    ("fusion_xattn", {"top_k": 5, "freeze_skeleton": False}, {"d_model": 16}),
+    ("two_stream_rgbflow", {"appearance_dropout": 0.1}, {"dropout": 0.3}),
+]
+
+
+@pytest.mark.parametrize(("model", "own", "net"), WRAPPERS, ids=[w[0] for w in WRAPPERS])
+def test_training_configs_read_their_flat_section_alike(model, own, net):
+    """A model section lists the network's keys beside the training's own (one flat YAML
+    mapping); both halves follow the common rules."""
+    cls = registry.config_class(model)
+    assert cls.from_mapping(None) == cls() == cls.from_mapping({})
+    cfg = cls.from_mapping({**own, **net})
+    assert {k: getattr(cfg, k) for k in own} == own
+    assert {k: getattr(cfg.net, k) for k in net} == net
+    assert cls.from_mapping({k: None for k in {**own, **net}}) == cls()  # null: the default
+    with pytest.raises(ValueError, match="no_such_key"):
+        cls.from_mapping({"no_such_key": 1})
+    with pytest.raises(ValueError, match=f"models.{model} options must be a mapping"):
+        cls.from_mapping([1])

@@ -50,3 +50,20 @@ def config_from_mapping(cls: type[C], mapping: Mapping[str, Any] | None, section
             value = tuple(value)
         values[key] = value
     return cls(**values)
+
+
+def wrapper_from_mapping(
+    cls: type[C], mapping: Mapping[str, Any] | None, section: str, inner: str = "net"
+) -> C:
+    """A training config that wraps its network's config (the field ``inner``) from one flat
+    section: the keys of the wrapper's other fields are its own, every other key is the
+    network's (read by the network config's ``from_mapping``, which refuses unknown ones)."""
+    if mapping is not None and not isinstance(mapping, Mapping):
+        raise ValueError(f"{section} options must be a mapping; got {type(mapping).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    network = _nested(fields[inner])
+    if network is None:
+        raise TypeError(f"{cls.__name__}.{inner} is not a nested config")
+    own = {k: v for k, v in (mapping or {}).items() if k in fields and k != inner}
+    rest = {k: v for k, v in (mapping or {}).items() if k not in own}
+    return config_from_mapping(cls, {**own, inner: network.from_mapping(rest)}, section)

@@ -41,7 +41,6 @@ accepts.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -56,7 +55,7 @@ import pandas as pd
 
 from motorflow.layout import Layout
 from motorflow.poseio import write_json
-from motorflow.provenance import git_state, jsonable, sha256_file, sha256_json
+from motorflow.provenance import git_state, jsonable, sha256_file, sha256_json, sha256_text
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +85,7 @@ def data_hash(paths: Iterable[str | os.PathLike] | Mapping[str, str | os.PathLik
     else:
         items = [(Path(p).stem, Path(p)) for p in paths]
     pairs = sorted([vid, sha256_file(p)] for vid, p in items)
-    text = json.dumps(pairs, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return sha256_text(json.dumps(pairs, separators=(",", ":")))
 
 
 def run_tags(

@@ -12,6 +12,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from motorflow.config import wrapper_from_mapping
 from motorflow.data.clips import load_videos, quiet
 from motorflow.data.features import MODEL_FEATURES, gait_feature_table
 from motorflow.data.table import TrainError, VideoTable, split_data
@@ -42,11 +43,7 @@ class FusionTraining:
 
     @classmethod
     def from_mapping(cls, mapping: dict | None) -> FusionTraining:
-        mapping = dict(mapping or {})
-        own = {
-            k: mapping.pop(k) for k in ("top_k", "min_features", "freeze_skeleton") if k in mapping
-        }
-        return cls(net=FusionXAttnConfig.from_mapping(mapping), **own)
+        return wrapper_from_mapping(cls, mapping, "models.fusion_xattn")
 
 
 def select_keypoints(ranking: pd.DataFrame, top_k: int, min_features: int) -> dict:

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from motorflow import registry
+from motorflow.config import wrapper_from_mapping
 from motorflow.data.chunks import load_frame_videos, rgbflow_clips
 from motorflow.data.table import TrainError, VideoTable, split_data
 from motorflow.models.rgbflow import RGBFlowConfig, TwoStreamRGBFlow
@@ -43,9 +44,7 @@ class RGBFlowTraining:
 
     @classmethod
     def from_mapping(cls, mapping: dict | None) -> RGBFlowTraining:
-        mapping = dict(mapping or {})
-        own = {k: mapping.pop(k) for k in ("aux_weight", "appearance_dropout") if k in mapping}
-        return cls(net=RGBFlowConfig.from_mapping(mapping), **own)
+        return wrapper_from_mapping(cls, mapping, "models.two_stream_rgbflow")
 
     def for_model(self, model_name: str) -> RGBFlowTraining:
         """The configuration of one ablation variant (its ``streams``)."""

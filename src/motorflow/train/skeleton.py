@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from motorflow import registry
+from motorflow.config import wrapper_from_mapping
 from motorflow.data.clips import load_videos
 from motorflow.data.table import TrainError, VideoTable, split_data
 from motorflow.models.graph import SkeletonGraph
@@ -36,9 +37,7 @@ class TwoStreamTraining:
 
     @classmethod
     def from_mapping(cls, mapping: dict | None) -> TwoStreamTraining:
-        mapping = dict(mapping or {})
-        aux = mapping.pop("aux_weight", 0.5)
-        return cls(net=TwoStreamSkeletonConfig.from_mapping(mapping), aux_weight=aux)
+        return wrapper_from_mapping(cls, mapping, "models.two_stream_skeleton")
 
 
 def skeleton_forward(model: nn.Module, x: torch.Tensor, rows: np.ndarray):
