@@ -10,10 +10,9 @@ from motorflow.data.table import SplitData
 from motorflow.features import gait as featlib
 from motorflow.features.curves import (
     DEVIATION_COLUMNS,
-    DeviationReference,
     deviation_scores,
+    fit_reference,
     load_mean_curves,
-    reference_videos,
 )
 from motorflow.poseio import load_pose
 
@@ -60,17 +59,17 @@ def gait_feature_table(
     df = pd.DataFrame.from_dict(rows, orient="index")
     df = df.drop(columns=[c for c in ("video_id",) if c in df.columns])
     train_labels = dict(zip(data.train["video_id"], data.train["label"], strict=True))
-    ref_videos = reference_videos(data.train["video_id"], train_labels, reference_label, curves)
     subjects = dict(zip(table["video_id"], table["subject_id"], strict=True))
-    ref, note = None, f"no training videos labelled {reference_label} with complete curves"
-    if ref_videos:
-        try:
-            ref = DeviationReference.from_videos(
-                {v: curves[v] for v in ref_videos}, {v: subjects[v] for v in ref_videos}
-            )
-            note = f"{len(set(ref.subjects))} training subjects labelled {reference_label}"
-        except ValueError as err:
-            note = f"no deviation scores: {err}"
+    ref, note = None, "no deviation scores: no reference label configured"
+    if reference_label is not None:
+        ref, why = fit_reference(
+            curves, subjects, train_labels, reference_label, data.train["video_id"]
+        )
+        note = (
+            f"{len(set(ref.subjects))} training subjects labelled {reference_label}"
+            if ref is not None
+            else f"no deviation scores: training videos: {why}"
+        )
     scores = deviation_scores(ref, curves, subjects, (df["status"] == "ok").to_dict())
     for col in DEVIATION_COLUMNS:
         df[col] = scores[col]

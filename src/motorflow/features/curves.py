@@ -186,22 +186,29 @@ def load_reference(path: str | Path) -> DeviationReference | None:
         raise ValueError(f"{path}: not a deviation reference file ({err})") from err
 
 
-def reference_videos(
-    videos: Iterable[str],
-    labels: Mapping[str, str],
-    label: str | None,
+def fit_reference(
     mean_curves: Mapping[str, np.ndarray],
-) -> list[str]:
-    """The videos among ``videos`` labelled ``label`` whose mean curves are complete: the
-    members of a reference fitted on them."""
-    return [
+    subjects: Mapping[str, str],
+    labels: Mapping[str, str],
+    label: str,
+    videos: Iterable[str],
+) -> tuple[DeviationReference | None, str]:
+    """A reference from the videos among ``videos`` labelled ``label`` whose mean curves are
+    complete (the cohort's, or a fold's training videos), or None and why there is none."""
+    members = [
         v
         for v in videos
-        if label is not None
-        and labels.get(v) == str(label)
-        and v in mean_curves
-        and np.isfinite(mean_curves[v]).all()
+        if labels.get(v) == str(label) and v in mean_curves and np.isfinite(mean_curves[v]).all()
     ]
+    if not members:
+        return None, f"no videos labelled {label} with complete curves"
+    try:
+        reference = DeviationReference.from_videos(
+            {v: mean_curves[v] for v in members}, {v: subjects[v] for v in members}
+        )
+    except ValueError as err:
+        return None, str(err)
+    return reference, ""
 
 
 def deviation_scores(

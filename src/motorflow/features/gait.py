@@ -48,9 +48,9 @@ from motorflow.features.curves import (
     SIDES,
     DeviationReference,
     deviation_scores,
+    fit_reference,
     load_mean_curves,
     nanmean,
-    reference_videos,
     save_reference,
 )
 from motorflow.poseio import PoseData, atomic_path, write_json
@@ -1651,14 +1651,12 @@ def aggregate(
         reference = DeviationReference.load(reference_file)
         note = f"reference file {reference_file}"
     elif reference_label is not None:
-        ref_videos = reference_videos(rows["video_id"], labels, reference_label, mean)
-        try:
-            reference = DeviationReference.from_videos(
-                {v: mean[v] for v in ref_videos}, {v: subjects[v] for v in ref_videos}
-            )
-            note = f"videos labelled {reference_label}"
-        except ValueError as err:
-            note = f"no deviation scores: label {reference_label}: {err}"
+        reference, why = fit_reference(mean, subjects, labels, reference_label, rows["video_id"])
+        note = (
+            f"videos labelled {reference_label}"
+            if reference is not None
+            else f"no deviation scores: label {reference_label}: {why}"
+        )
     else:
         note = "no deviation scores: no reference label or file configured"
     ok = dict(zip(rows["video_id"], rows["status"] == "ok", strict=True))

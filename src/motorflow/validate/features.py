@@ -130,5 +130,3 @@ def format_feature_summary(result: dict) -> str:
         f"MediaPipe {result['n_ok']['mediapipe']} of {result['n_videos']}"
     )
     return "\n".join(lines)
-
-
