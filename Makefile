@@ -26,7 +26,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks workflow/scripts
 	$(BIN)/snakemake --lint
 
-# tests/test_summary.py screenshots the summary page in headless chromium (Debian package).
+# tests/test_report.py screenshots the summary page in headless chromium (Debian package).
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 		SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \

@@ -25,7 +25,7 @@ include: "workflow/rules/folds.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/interpret.smk"
 include: "workflow/rules/evaluate.smk"
-include: "workflow/rules/track.smk"
+include: "workflow/rules/tracking.smk"
 include: "workflow/rules/export.smk"
 include: "workflow/rules/report.smk"
 

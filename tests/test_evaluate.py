@@ -744,7 +744,7 @@ def test_repeats_report_each_repeats_pooled_metric_and_their_range():
 
 
 def test_summary_page_shows_the_visit_level_and_the_subjects_left_out():
-    from motorflow import summary as page
+    from motorflow import report as page
 
     result = ev.summarise({"stgcn": longitudinal_preds(seed=5)}, LN, n_boot=50)
     html = page._metrics_section(result, ["stgcn"])

@@ -359,15 +359,15 @@ def cmd_metrics(args: argparse.Namespace) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from motorflow import summary
+    from motorflow import report
 
-    run = summary.discover_run(args.results)
+    run = report.discover_run(args.results)
     for key in ("task", "models", "splits", "labels"):
         if getattr(args, key):
             run[key] = getattr(args, key)
     if run["task"] is None:
         raise ValueError(f"{args.results}: its eval/summary.json records no task; pass --task")
-    out = summary.render_summary(args.results, args.output, **run)
+    out = report.render_summary(args.results, args.output, **run)
     print(f"{out}: {run['task']} task, models {', '.join(run['models'])}, "
           f"{len(run['splits'])} splits")  # fmt: skip
     return 0

@@ -1,6 +1,6 @@
 # Report stage: the standalone summary page of the run (results/report/summary.html), one
 # self-contained HTML file (figures inlined, no server, no scripts) built from the aggregate
-# results only.  Its inputs are every file motorflow.summary reads, so a change to any of
+# results only.  Its inputs are every file motorflow.report reads, so a change to any of
 # them (or to the code) rebuilds the page.
 
 
@@ -39,7 +39,8 @@ rule render_summary:
             caption="../report/summary.rst",
         ),
     params:
-        results=str(RESULTS.root),
+        # The root of the results tree its inputs lie in (eval/summary.json is two below it).
+        results=lambda wildcards, input: str(Path(input.summary).parents[1]),
         models=MODELS,
         splits=SPLITS,
         task=TASK,

@@ -1,4 +1,4 @@
-"""The standalone summary page (motorflow.summary): content checked against its sources on a
+"""The standalone summary page (motorflow.report): content checked against its sources on a
 small fake run, and the page as a browser draws it (headless Chromium)."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from motorflow import cli, evaluate, gradcam, plots, summary
+from motorflow import cli, evaluate, gradcam, plots, report
 from motorflow.features.curves import JOINTS3, N_POINTS, SIDES
 
 LABELS = ["I", "II", "III", "IV"]
@@ -152,7 +152,7 @@ def run(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def page(run: Path) -> str:
-    out = summary.render_summary(
+    out = report.render_summary(
         run, run / "report" / "summary.html", models=MODELS, splits=SPLITS, task="gait",
         labels=LABELS,
     )  # fmt: skip
@@ -264,7 +264,7 @@ def test_metrics_table_has_one_row_per_model_and_level_with_the_summary_numbers(
 
 def test_qwk_is_shown_only_for_ordered_labels(tmp_path):
     results = make_run(tmp_path, ordinal=False)
-    out = summary.render_summary(
+    out = report.render_summary(
         results, tmp_path / "s.html", models=MODELS, splits=SPLITS, task="gait", labels=LABELS
     )
     doc = parse(out.read_text(encoding="utf-8"))
@@ -331,7 +331,7 @@ def test_header_qc_and_validation(page):
     assert run_rows["cohort"].startswith("24 videos of 12 subjects")
     assert "I: 3, II: 3, III: 3, IV: 3" in run_rows["cohort"]
     assert run_rows["models"] == "stgcn, gait_baseline"
-    assert run_rows["motorflow version"] == summary.__version__
+    assert run_rows["motorflow version"] == report.__version__
     assert "results/lineage.json" in page and "motorflow audit" in page
     qc_rows = {cells[0]: cells[1] for _, cells in doc.tables["qc-counts"]}
     assert qc_rows == {"videos": "24", "included by the QC": "23", "excluded by the QC": "1"}
@@ -390,7 +390,7 @@ def test_a_missing_input_is_named(run, tmp_path, missing):
     results = shutil.copytree(run, tmp_path / "results")
     (results / missing).unlink()
     with pytest.raises(FileNotFoundError, match=re.escape(str(results / missing))):
-        summary.render_summary(
+        report.render_summary(
             results, tmp_path / "s.html", models=MODELS, splits=SPLITS, task="gait", labels=LABELS
         )
     assert not (tmp_path / "s.html").exists()
@@ -399,13 +399,13 @@ def test_a_missing_input_is_named(run, tmp_path, missing):
 def test_infant_task_embeds_the_movement_figure(run, tmp_path):
     results = shutil.copytree(run, tmp_path / "results")
     with pytest.raises(FileNotFoundError, match="movement_features.png"):
-        summary.render_summary(
+        report.render_summary(
             results, tmp_path / "s.html", models=MODELS, splits=SPLITS, task="infant",
             labels=LABELS,
         )  # fmt: skip
     figure = results / "features" / "figures" / "movement_features.png"
     shutil.copy(results / "interpret" / "gait_baseline" / "importance.png", figure)
-    out = summary.render_summary(
+    out = report.render_summary(
         results, tmp_path / "s.html", models=MODELS, splits=SPLITS, task="infant", labels=LABELS
     )
     doc = parse(out.read_text(encoding="utf-8"))
@@ -545,7 +545,7 @@ def test_the_page_reads_only_what_its_rule_declares(run, tmp_path, task):
     declared = _render_summary_inputs()
     _OPENED = []
     try:
-        summary.render_summary(
+        report.render_summary(
             results, tmp_path / "s.html", models=MODELS, splits=SPLITS, task=task, labels=LABELS
         )
         opened = sorted({p for p in _OPENED if Path(p).is_relative_to(results)})
