@@ -90,10 +90,7 @@ onsuccess:
 wildcard_constraints:
     video_id="|".join(map(re.escape, VIDEOS)) if VIDEOS else "[^/]+",
     split="|".join(SPLITS),
-    model="|".join(
-        ("stgcn", "gait_baseline", "fusion_xattn", "two_stream_skeleton", "movement_baseline")
-        + RGBFLOW_MODELS
-    ),
+    model="|".join(registry.NAMES),
 
 # The package files each adapter script runs (the script's import closure), declared as the
 # rules' `code` inputs: Snakemake tracks no imported code, and with these an edit reruns
