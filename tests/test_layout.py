@@ -84,3 +84,51 @@ def test_video_table_reads_the_layout_of_another_root(tmp_path):
     assert row["pose"] == str(tree.aligned_pose("a")) and row["flow"] == str(tree.flow("a"))
     plain = video_table(samples, ["I"], tmp_path).videos.iloc[0]
     assert plain["pose"] == str(tree.clean_pose("a")) and plain["clip"] == ""
+
+
+def _declared_table(tmp_path, preprocess=False):
+    samples = pd.DataFrame({"video_id": ["a", "b"], "subject_id": ["s", "t"], "label": ["I", "I"]})
+    return video_table(samples, ["I"], tmp_path, preprocess=preprocess)
+
+
+def test_a_job_table_holds_only_the_files_its_rule_declares(tmp_path):
+    from motorflow.data.features import gait_feature_table
+    from motorflow.data.table import TrainError
+
+    table = _declared_table(tmp_path)
+    v = table.videos
+    everything = [p for col in ("pose", "qc", "features", "curves") for p in v[col]]
+    assert table.declared(everything).videos.equals(v)
+    # A skeleton model's job: poses and QC only; the feature columns are emptied and their
+    # readers refuse them instead of reading files the workflow did not schedule.
+    skeleton = table.declared([*v["pose"], *v["qc"]])
+    assert (skeleton.videos["features"] == "").all() and (skeleton.videos["pose"] != "").all()
+    with pytest.raises(TrainError, match="no features files"):
+        gait_feature_table(skeleton.videos, None, "I")
+    # Declared in part, or the QC that decides which videos may be used left out: an error
+    # naming the file.
+    with pytest.raises(TrainError, match=r"rule x reads .*b\.json \(qc, 1 of 2 videos\)"):
+        table.declared([*v["pose"], v["qc"][0]], rule="rule x")
+    with pytest.raises(TrainError, match=r"reads .*a\.json \(qc"):
+        table.declared([*v["features"], *v["curves"]])
+    pre = _declared_table(tmp_path, preprocess=True).videos
+    with pytest.raises(TrainError, match=r"align/a\.json \(align_qc"):
+        _declared_table(tmp_path, preprocess=True).declared([*pre["pose"], *pre["qc"]])
+
+
+def test_every_rule_that_builds_a_video_table_declares_the_qc_that_filters_it():
+    """qc and align_qc decide which videos every model uses (VideoTable.usable); a rule that
+    builds the table (params table=table_params()) must declare them all (model_qc()), or the
+    job fails at run time (declared above). The gait baseline declared the cleaning QC only."""
+    blocks = []
+    for smk in sorted((ROOT / "workflow/rules").glob("*.smk")):
+        text = smk.read_text()
+        for name, body in re.findall(
+            r"\n(?:use )?rule (\w+)[^\n]*:\n(.*?)(?=\n(?:use )?rule |\Z)", text, re.S
+        ):
+            if "table=table_params()" in body:
+                blocks.append((name, body))
+    assert len(blocks) >= 7
+    for name, body in blocks:
+        inputs = body.split("output:")[0]
+        assert "qc=model_qc()" in inputs, name

@@ -89,7 +89,7 @@ rule train_gait_baseline:
         splits="results/folds/splits.tsv",
         tables=expand("results/features/{video_id}.parquet", video_id=VIDEOS),
         curves=expand("results/features/{video_id}.curves.npz", video_id=VIDEOS),
-        qc=expand("results/qc/{video_id}.json", video_id=VIDEOS),
+        qc=model_qc(),
         code=CODE["train_feature_baseline"],
     output:
         model="results/train/gait_baseline/{split}/model.pkl",

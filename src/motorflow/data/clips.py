@@ -120,6 +120,8 @@ def _resample(seq: np.ndarray, src_fps: float, dst_fps: float) -> np.ndarray:
 def load_videos(table: pd.DataFrame, labels: list[str], clip: ClipConfig) -> list[Video]:
     out = []
     for row in table.itertuples(index=False):
+        if not row.pose:
+            raise TrainError(f"{row.video_id}: no pose file in the video table (not declared)")
         try:
             skel = normalise_skeleton(load_pose(row.pose), clip.fps)
         except TrainError as err:

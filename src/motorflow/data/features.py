@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from motorflow.data.table import SplitData
+from motorflow.data.table import SplitData, TrainError
 from motorflow.features import gait as featlib
 from motorflow.features.curves import (
     DEVIATION_COLUMNS,
@@ -25,6 +25,12 @@ MODEL_FEATURES: tuple[str, ...] = tuple(
 )
 
 
+def _require(table: pd.DataFrame, columns: tuple[str, ...]) -> None:
+    for col in columns:
+        if len(table) and not table[col].all():
+            raise TrainError(f"no {col} files in the video table: the rule does not declare them")
+
+
 def gait_feature_table(
     table: pd.DataFrame,
     data: SplitData,
@@ -41,6 +47,7 @@ def gait_feature_table(
     never the cohort-wide descriptive reference of ``features.parquet``.
     """
     rows, curves = {}, {}
+    _require(table, ("features", "curves") if joints is None else ("pose",))
     for r in table.itertuples(index=False):
         if joints is None:
             row = pd.read_parquet(r.features).iloc[0].to_dict()
@@ -79,6 +86,7 @@ def gait_feature_table(
 
 def movement_feature_table(table: pd.DataFrame) -> pd.DataFrame:
     """Infant general-movement features of every video in ``table`` (index ``video_id``)."""
+    _require(table, ("features",))
     rows = {r.video_id: pd.read_parquet(r.features).iloc[0].to_dict() for r in table.itertuples()}
     df = pd.DataFrame.from_dict(rows, orient="index")
     df = df.drop(columns=[c for c in ("video_id",) if c in df.columns])

@@ -7,6 +7,8 @@ Every model reads the split's subjects from ``splits.tsv`` (:mod:`motorflow.fold
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +20,12 @@ from motorflow.layout import Layout
 
 class TrainError(ValueError):
     """A split that cannot be trained on (no usable training videos, unknown model …)."""
+
+
+# The table's path columns; qc and (with the video preprocessing) align_qc decide which videos
+# every model may use, so every job that reads the table must declare them.
+PATH_COLUMNS = ("pose", "qc", "features", "curves", "align_qc", "clip", "flow")
+REQUIRED_COLUMNS = ("qc", "align_qc")
 
 
 @dataclass
@@ -38,17 +46,37 @@ class VideoTable:
         """
         keep, skipped = [], {}
         for row in self.videos.itertuples(index=False):
-            rec = json.loads(Path(row.qc).read_text()) if row.qc else {}
+            rec = json.loads(Path(row.qc).read_text())
             pre = json.loads(Path(row.align_qc).read_text()) if row.align_qc else {}
             if rec.get("excluded"):
                 skipped[row.video_id] = f"excluded by cleaning QC: {rec.get('reason', '')}"
             elif pre and pre.get("status") != "ok":
                 skipped[row.video_id] = f"video preprocessing failed: {pre.get('reason', '')}"
-            elif not Path(row.pose).exists():
+            elif row.pose and not Path(row.pose).exists():
                 skipped[row.video_id] = f"no pose file {row.pose}"
             else:
                 keep.append(row.video_id)
         return self.videos[self.videos["video_id"].isin(keep)], skipped
+
+    def declared(self, inputs: Iterable[str | os.PathLike], rule: str = "the rule") -> VideoTable:
+        """This table with only the files among ``inputs`` (a job's declared inputs), so that
+        the code reads nothing the workflow does not know of: a path column of which the job
+        declares no file is emptied (its readers then refuse it by name); one declared only in
+        part, or a QC column not declared, is an error naming the first file left out."""
+        have = {os.path.normpath(p) for p in map(str, inputs)}
+        videos = self.videos.copy()
+        for col in PATH_COLUMNS:
+            paths = [p for p in videos[col] if p]
+            missing = [p for p in paths if os.path.normpath(p) not in have]
+            if not paths or not missing:
+                continue
+            if col in REQUIRED_COLUMNS or len(missing) < len(paths):
+                raise TrainError(
+                    f"{rule} reads {missing[0]} ({col}, {len(missing)} of {len(paths)} "
+                    "videos) but does not declare it as an input"
+                )
+            videos[col] = ""
+        return VideoTable(videos, self.labels)
 
 
 def video_table(
@@ -107,11 +135,13 @@ def table_from_params(
 def table_from_rule(job) -> VideoTable:
     """The video table of a Snakemake job (its ``snakemake`` object) whose rule passes the
     ``subjects``, ``labels`` and ``table`` params (common.smk: subject_map, label_map,
-    table_params); the label order is the config's."""
+    table_params), holding only the files the job declares (:meth:`VideoTable.declared`);
+    the label order is the config's."""
     params = job.params
-    return table_from_params(
+    table = table_from_params(
         params.subjects, params.labels, job.config["data"]["labels"], **params.table
     )
+    return table.declared(job.input, rule=f"rule {job.rule}")
 
 
 @dataclass
