@@ -34,6 +34,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from motorflow.checks import check_int, check_positive
 from motorflow.config import config_from_mapping
 from motorflow.poseio import atomic_path
 
@@ -57,40 +58,26 @@ class FlowConfig:
     poly_sigma: float = 1.2
 
     def __post_init__(self) -> None:
-        _check_positive("bound", self.bound)
+        check_positive("bound", self.bound)
         if self.fps is not None:
-            _check_positive("fps", self.fps)
+            check_positive("fps", self.fps)
         if (
             isinstance(self.pyr_scale, bool)
             or not isinstance(self.pyr_scale, int | float)
             or not 0.0 < self.pyr_scale < 1.0
         ):
             raise ValueError(f"pyr_scale must be a number in (0, 1); got {self.pyr_scale!r}")
-        _check_int("levels", self.levels, 1)
-        _check_int("winsize", self.winsize, 3)
-        _check_int("iterations", self.iterations, 1)
+        check_int("levels", self.levels, 1)
+        check_int("winsize", self.winsize, 3)
+        check_int("iterations", self.iterations, 1)
         # OpenCV documents 5 and 7 (with poly_sigma about 1.1 and 1.5).
         if isinstance(self.poly_n, bool) or self.poly_n not in (5, 7):
             raise ValueError(f"poly_n must be 5 or 7; got {self.poly_n!r}")
-        _check_positive("poly_sigma", self.poly_sigma)
+        check_positive("poly_sigma", self.poly_sigma)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> FlowConfig:
         return config_from_mapping(cls, values, "flow")
-
-
-def _check_positive(name: str, value: Any) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float | np.floating | np.integer)
-        or not (np.isfinite(value) and value > 0)
-    ):
-        raise ValueError(f"{name} must be a finite number > 0; got {value!r}")
-
-
-def _check_int(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
 
 
 def compute_flow(frames: np.ndarray, cfg: FlowConfig | None = None) -> np.ndarray:
@@ -127,7 +114,7 @@ def compute_flow(frames: np.ndarray, cfg: FlowConfig | None = None) -> np.ndarra
 
 def quantise(flow: np.ndarray, bound: float) -> np.ndarray:
     """Clip to ``±bound`` and map linearly onto uint8 0..255 (-bound -> 0, +bound -> 255)."""
-    _check_positive("bound", bound)
+    check_positive("bound", bound)
     scaled = (np.clip(flow, -bound, bound) + bound) * (255.0 / (2.0 * bound))
     return np.rint(scaled).astype(np.uint8)
 
@@ -138,7 +125,7 @@ def dequantise(q: np.ndarray, bound: float) -> np.ndarray:
     Zero flow is not a level (0 lies between 127 and 128), so still pixels read
     ``+bound / 255``: a constant offset, harmless to a network with biases.
     """
-    _check_positive("bound", bound)
+    check_positive("bound", bound)
     return (np.asarray(q, dtype=np.float32) * np.float32(2.0 * bound / 255.0)) - np.float32(bound)
 
 
@@ -256,7 +243,7 @@ def run(
     if clip["status"] == "failed":
         info["reason"] = clip["reason"] or "aligned clip failed"
     else:
-        _check_positive(f"{clip_npz}: fps", clip["fps"])
+        check_positive(f"{clip_npz}: fps", clip["fps"])
         try:
             taken = sample_times(frames.shape[0], clip["fps"], cfg.fps)
         except ValueError as err:

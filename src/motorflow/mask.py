@@ -39,7 +39,7 @@ import cv2
 import numpy as np
 
 from motorflow.config import config_from_mapping
-from motorflow.poseio import _json_default, atomic_path, write_json
+from motorflow.poseio import atomic_path, json_default, write_json
 from motorflow.video import VideoError, iter_frames, probe
 
 log = logging.getLogger(__name__)
@@ -261,7 +261,7 @@ def _write_packed(path: str | os.PathLike, packed: PackedMasks, info: Mapping[st
                 fh,
                 packed=packed.packed,
                 shape=np.asarray(packed.shape, dtype=np.int64),
-                info=np.array(json.dumps(dict(info), sort_keys=True, default=_json_default)),
+                info=np.array(json.dumps(dict(info), sort_keys=True, default=json_default)),
             )
 
 

@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from motorflow.poseio import _json_default
+from motorflow.poseio import json_default
 
 CHUNK = 1 << 20  # stream files in 1 MiB reads: constant memory for multi-GB videos/models
 
@@ -36,7 +36,7 @@ def sha256_text(text: str) -> str:
 def jsonable(value: object) -> object:
     """A JSON-able form of ``value``: numpy values as plain ones, anything else as str."""
     try:
-        return _json_default(value)
+        return json_default(value)
     except TypeError:
         return str(value)
 

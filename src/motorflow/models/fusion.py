@@ -16,13 +16,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from motorflow.checks import check_int, check_prob
 from motorflow.config import config_from_mapping
-from motorflow.models.stgcn import (
-    STGCN,
-    STGCNConfig,
-    _check_int,
-    _check_prob,
-)
+from motorflow.models.stgcn import STGCN, STGCNConfig
 
 
 @dataclass(frozen=True)
@@ -41,14 +37,14 @@ class FusionXAttnConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.stgcn, STGCNConfig):
             raise ValueError(f"stgcn must be an STGCNConfig; got {type(self.stgcn).__name__}")
-        _check_int("d_model", self.d_model, 1)
-        _check_int("n_heads", self.n_heads, 1)
+        check_int("d_model", self.d_model, 1)
+        check_int("n_heads", self.n_heads, 1)
         if self.d_model % self.n_heads:
             raise ValueError(
                 f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})"
             )
-        _check_prob("dropout", self.dropout)
-        _check_prob("feature_dropout", self.feature_dropout)
+        check_prob("dropout", self.dropout)
+        check_prob("feature_dropout", self.feature_dropout)
 
     @classmethod
     def from_mapping(cls, mapping: dict | None) -> FusionXAttnConfig:
@@ -114,7 +110,7 @@ class FusionXAttn(nn.Module):
         self, cfg: FusionXAttnConfig, n_classes: int, adjacency: np.ndarray, n_features: int
     ) -> None:
         super().__init__()
-        _check_int("n_features", n_features, 1)
+        check_int("n_features", n_features, 1)
         self.cfg, self.n_classes, self.n_features = cfg, n_classes, n_features
         d = cfg.d_model
         # A full STGCN (head included) so a trained skeleton model's state_dict loads as is.

@@ -19,9 +19,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from motorflow.checks import check_bool, check_int, check_prob
 from motorflow.config import config_from_mapping
 from motorflow.flow import dequantise
-from motorflow.models.stgcn import _check_bool, _check_int, _check_prob
 
 Streams = Literal["both", "spatial", "temporal"]
 STREAMS: tuple[str, ...] = get_args(Streams)
@@ -55,13 +55,13 @@ class RGBFlowConfig:
         if not self.channels:
             raise ValueError("channels must list at least one stage")
         for c in self.channels:
-            _check_int("channels entries", c, 1)
-        _check_int("flow_frames", self.flow_frames, 1)
+            check_int("channels entries", c, 1)
+        check_int("flow_frames", self.flow_frames, 1)
         if self.streams not in STREAMS:
             raise ValueError(f"streams must be one of {', '.join(STREAMS)}; got {self.streams!r}")
-        _check_bool("late_fusion", self.late_fusion)
-        _check_int("fusion_channels", self.fusion_channels, 1)
-        _check_prob("dropout", self.dropout)
+        check_bool("late_fusion", self.late_fusion)
+        check_int("fusion_channels", self.fusion_channels, 1)
+        check_prob("dropout", self.dropout)
 
     @property
     def flow_channels(self) -> int:
@@ -111,7 +111,7 @@ class ConvStream(nn.Module):
         return self.logits_from_maps(self.feature_maps(x))
 
 
-def _check_image(name: str, x: Tensor | None, channels: int) -> Tensor:
+def check_image(name: str, x: Tensor | None, channels: int) -> Tensor:
     if x is None:
         raise ValueError(f"{name} input is required by this model; got None")
     if x.dim() != 4 or x.shape[1] != channels:
@@ -129,7 +129,7 @@ class TwoStreamRGBFlow(nn.Module):
 
     def __init__(self, cfg: RGBFlowConfig, n_classes: int) -> None:
         super().__init__()
-        _check_int("n_classes", n_classes, 1)
+        check_int("n_classes", n_classes, 1)
         self.cfg, self.n_classes = cfg, n_classes
         self.spatial: ConvStream | None = None
         self.temporal: ConvStream | None = None
@@ -153,9 +153,9 @@ class TwoStreamRGBFlow(nn.Module):
         """Last feature maps of the present streams, ``{"spatial": ..., "temporal": ...}``."""
         maps: dict[str, Tensor] = {}
         if self.spatial is not None:
-            rgb = _check_image("rgb", rgb, 3)
+            rgb = check_image("rgb", rgb, 3)
         if self.temporal is not None:
-            flow = _check_image("flow", flow, self.cfg.flow_channels)
+            flow = check_image("flow", flow, self.cfg.flow_channels)
         if rgb is not None and flow is not None and self.cfg.streams == "both":
             if rgb.shape[0] != flow.shape[0]:
                 raise ValueError(
@@ -206,8 +206,8 @@ def stack_flow(flow: np.ndarray, start: int, length: int, bound: float) -> np.nd
     flow = np.asarray(flow)
     if flow.dtype != np.uint8 or flow.ndim != 4 or flow.shape[-1] != 2:
         raise ValueError(f"flow must be uint8 (P, S, S, 2); got {flow.dtype} {tuple(flow.shape)}")
-    _check_int("length", length, 1)
-    _check_int("start", start, 0)
+    check_int("length", length, 1)
+    check_int("start", start, 0)
     if start + length > flow.shape[0]:
         raise ValueError(
             f"pairs {start}..{start + length - 1} requested but the flow has {flow.shape[0]}"

@@ -9,28 +9,13 @@ know nothing about which skeleton they run on.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from motorflow.checks import check_bool, check_int, check_prob
 from motorflow.config import config_from_mapping
-
-
-def _check_int(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
-
-
-def _check_prob(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value < 1.0:
-        raise ValueError(f"{name} must be a number in [0, 1); got {value!r}")
-
-
-def _check_bool(name: str, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be true or false; got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -54,24 +39,24 @@ class STGCNConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "channels", tuple(self.channels))
         object.__setattr__(self, "strides", tuple(self.strides))
-        _check_int("in_channels", self.in_channels, 1)
+        check_int("in_channels", self.in_channels, 1)
         if not self.channels:
             raise ValueError("channels must list at least one block")
         for c in self.channels:
-            _check_int("channels entries", c, 1)
+            check_int("channels entries", c, 1)
         for s in self.strides:
-            _check_int("strides entries", s, 1)
+            check_int("strides entries", s, 1)
         if len(self.strides) != len(self.channels):
             raise ValueError(
                 f"strides must have one entry per block: {len(self.channels)} channels "
                 f"{self.channels} but {len(self.strides)} strides {self.strides}"
             )
-        _check_int("temporal_kernel", self.temporal_kernel, 1)
+        check_int("temporal_kernel", self.temporal_kernel, 1)
         if self.temporal_kernel % 2 == 0:
             raise ValueError(f"temporal_kernel must be odd; got {self.temporal_kernel}")
-        _check_prob("dropout", self.dropout)
-        _check_bool("edge_importance", self.edge_importance)
-        _check_bool("data_bn", self.data_bn)
+        check_prob("dropout", self.dropout)
+        check_bool("edge_importance", self.edge_importance)
+        check_bool("data_bn", self.data_bn)
 
     @classmethod
     def from_mapping(cls, mapping: dict | None) -> STGCNConfig:
@@ -169,7 +154,7 @@ class STGCN(nn.Module):
 
     def __init__(self, cfg: STGCNConfig, n_classes: int, adjacency: np.ndarray) -> None:
         super().__init__()
-        _check_int("n_classes", n_classes, 1)
+        check_int("n_classes", n_classes, 1)
         a = torch.as_tensor(np.asarray(adjacency), dtype=torch.float32)
         if a.dim() != 3 or a.shape[1] != a.shape[2]:
             raise ValueError(f"adjacency must be (K, V, V); got shape {tuple(a.shape)}")

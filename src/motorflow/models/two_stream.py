@@ -15,14 +15,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from motorflow.checks import check_bool, check_int
 from motorflow.config import config_from_mapping
-from motorflow.models.stgcn import (
-    STGCN,
-    STGCNConfig,
-    _check_bool,
-    _check_int,
-    check_input,
-)
+from motorflow.models.stgcn import STGCN, STGCNConfig, check_input
 
 N_COORDS = 2  # x, y; channels after these (visibility) are not differenced
 
@@ -60,8 +55,8 @@ class TwoStreamSkeletonConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.stream, STGCNConfig):
             raise ValueError(f"stream must be an STGCNConfig; got {type(self.stream).__name__}")
-        _check_int("fusion_channels", self.fusion_channels, 1)
-        _check_bool("late_fusion", self.late_fusion)
+        check_int("fusion_channels", self.fusion_channels, 1)
+        check_bool("late_fusion", self.late_fusion)
 
     @classmethod
     def from_mapping(cls, mapping: dict | None) -> TwoStreamSkeletonConfig:
