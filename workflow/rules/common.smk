@@ -96,6 +96,14 @@ wildcard_constraints:
 # rules' `code` inputs: Snakemake tracks no imported code, and with these an edit reruns
 # exactly the rules that run the edited file.  Keyed by script name.
 CODE = codedeps.script_table("workflow/scripts", "src")
+# The cohort-sheet adapter imports its task's cohort module by name (TaskSpec.cohort_module),
+# which no import statement shows; that module's code is declared beside the adapter's.
+_COHORT_MODULE = f"src/motorflow/synth/{TASK_SPEC.cohort}_cohort.py"
+COHORT_CODE = [
+    f
+    for f in [_COHORT_MODULE, *codedeps.closure(_COHORT_MODULE, "src")]
+    if f not in CODE["write_sheet"]
+]
 # The results tree (motorflow.layout), shared with the package: the input helpers below build
 # their paths from it, and tests/test_layout.py checks it against the rules' outputs.
 RESULTS = Layout()

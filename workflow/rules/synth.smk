@@ -5,7 +5,7 @@
 
 rule write_cohort_sheet:
     input:
-        code=CODE["write_sheet"],
+        code=CODE["write_sheet"] + COHORT_CODE,
     output:
         "results/synth/samples.tsv",
     params:
