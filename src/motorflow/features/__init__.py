@@ -6,7 +6,8 @@
   (GDI-like, GPS-like) against a reference group, shared by the cohort table and each
   fold's training table;
 * :mod:`.movement`: Paper B's task, general-movement features of supine infants
-  (docs/movement_features.md).
+  (docs/movement_features.md);
+* :mod:`.cohort`: the cohort feature table of either task.
 
 Imports nothing itself, so that the infant features do not depend on the gait code.
 """

@@ -41,6 +41,7 @@ from scipy import signal
 from motorflow import importers
 from motorflow.bouts import BoutConfig, Segment, segment
 from motorflow.config import config_from_mapping
+from motorflow.features import cohort
 from motorflow.features.curves import (
     DEVIATION_COLUMNS,
     JOINTS3,
@@ -1636,12 +1637,7 @@ def aggregate(
     labelled ``reference_label`` (every such subject is scored leave-one-subject-out).  The
     models stage refits it on each fold's training subjects; this table is descriptive.
     """
-    rows = pd.concat([pd.read_parquet(p) for p in tables], ignore_index=True)
-    dup = rows["video_id"][rows["video_id"].duplicated()].tolist()
-    if dup:
-        raise ValueError(f"duplicate video_id(s) in the feature tables: {dup}")
-    rows.insert(1, "subject_id", rows["video_id"].map(subjects))
-    rows.insert(2, "label", rows["video_id"].map(labels))
+    rows = cohort.read_rows(tables, subjects, labels, "feature")
     mean = {}
     for p in curves:
         vid = Path(p).name.split(".")[0]
@@ -1665,8 +1661,6 @@ def aggregate(
         rows[col] = rows["video_id"].map(scores[col]).astype(float)
     if out_reference is not None:
         save_reference(reference, out_reference, note)
-    rows = rows.sort_values("video_id").reset_index(drop=True)
-    with atomic_path(out_table) as tmp:
-        rows.to_parquet(tmp, index=False)
+    rows = cohort.write_table(rows, out_table)
     rows.attrs["deviation_reference"] = note
     return rows

@@ -35,6 +35,7 @@ from scipy.signal import butter, correlate, correlation_lags, sosfiltfilt, welch
 from scipy.spatial import cKDTree
 
 from motorflow.config import config_from_mapping
+from motorflow.features import cohort
 from motorflow.poseio import PoseData, atomic_path, write_json
 
 LIMBS: tuple[str, ...] = ("wrist_left", "wrist_right", "ankle_left", "ankle_right")
@@ -647,13 +648,5 @@ def aggregate(
 ) -> pd.DataFrame:
     """The cohort table: one row per video with subject and label (descriptive: the models
     read the per-video tables of their own split's videos)."""
-    rows = pd.concat([pd.read_parquet(p) for p in tables], ignore_index=True)
-    dup = rows["video_id"][rows["video_id"].duplicated()].tolist()
-    if dup:
-        raise ValueError(f"duplicate video_id(s) in the movement feature tables: {dup}")
-    rows.insert(1, "subject_id", rows["video_id"].map(subjects))
-    rows.insert(2, "label", rows["video_id"].map(labels))
-    rows = rows.sort_values("video_id").reset_index(drop=True)
-    with atomic_path(out_table) as tmp:
-        rows.to_parquet(tmp, index=False)
-    return rows
+    rows = cohort.read_rows(tables, subjects, labels, "movement feature")
+    return cohort.write_table(rows, out_table)
