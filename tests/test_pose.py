@@ -51,21 +51,39 @@ def test_mediapipe_detects_the_synthetic_walker(rendered):
     assert not rendered["qc"]["excluded"]
 
 
-# Known defect, kept as a strict regression test: on this video MediaPipe's raw leg labels
-# are wrong for most of each stretch between leg crossings, and the swap fix orients the
-# stretches by agreement with the raw labels, so it makes things worse (measured: raw 33 %
-# -> cleaned 79 % swapped frames, error 7.0 % -> 10.3 % of stature). Remove the marker when
-# the swap fix no longer trusts a mostly-wrong detector.
-@pytest.mark.xfail(strict=True, reason="swap fix mis-orients legs when raw labels are mostly wrong")
+def _labels_oracle_error_pct(pose_npz: Path, truth_npz: Path, stature_px: float) -> float:
+    """Mean joint error of ``pose_npz`` with each frame's left/right labels set by the truth."""
+    kp, truth = load_pose(pose_npz).keypoints, load_pose(truth_npz).keypoints
+    n = min(len(kp), len(truth))
+    kp, truth = kp[:n, :, :2], truth[:n, :, :2]
+    left = [i for name, i in INDEX.items() if name.startswith("left_")]
+    right = [INDEX["right_" + name[5:]] for name in INDEX if name.startswith("left_")]
+    flipped = kp.copy()
+    flipped[:, left], flipped[:, right] = kp[:, right], kp[:, left]
+    err = np.linalg.norm(kp - truth, axis=-1)
+    err_flipped = np.linalg.norm(flipped - truth, axis=-1)
+    with np.errstate(invalid="ignore"):
+        better = np.nansum(err_flipped, 1) < np.nansum(err, 1)
+    return float(100 * np.nanmean(np.where(better[:, None], err_flipped, err)) / stature_px)
+
+
+# On this video MediaPipe's leg labels are wrong on most frames (63 %), for whole stretches
+# between crossings: the case the alternation step exists for (it was a strict xfail while
+# the swap fix oriented the stretches by the raw labels: 33 % -> 79 % swapped).  Measured
+# now: swapped 62.8 % -> 17.1 %, joint error 9.6 % -> 7.7 % of stature.  The cohort goal
+# (<= 3 %, a median) does not apply per video, and this one cannot meet even a per-video
+# 5 %: with every frame's labels set by the truth, MediaPipe's joints are 8.4 % off.
 def test_mediapipe_on_synthetic_walk_is_accurate(rendered):
     acc = validate.video_accuracy(rendered["truth"], rendered["info"], rendered["raw"],
                                   rendered["clean"])  # fmt: skip
     assert json.loads(rendered["info"].read_text())["second_person"]
     assert acc["detection_rate"] >= 0.95
-    # Per-video bound (the cohort goal of 3 % is on the median over videos).
-    assert acc["mean_error_pct"] <= 5.0
-    assert acc["mean_error_pct"] <= acc["raw_mean_error_pct"] + 0.2
-    assert acc["swapped_pct"] <= max(2.0, acc["raw_swapped_pct"])
+    assert acc["raw_swapped_pct"] > 50  # the raw labels are mostly wrong
+    assert acc["swapped_pct"] <= acc["raw_swapped_pct"] / 3
+    # No worse than the raw pose with perfect labels (the cleaning also smooths the joints).
+    oracle = _labels_oracle_error_pct(rendered["raw"], rendered["truth"], acc["stature_px"])
+    assert acc["mean_error_pct"] <= oracle
+    assert not acc["cleaning_worse"]
     assert not rendered["qc"]["excluded"]
 
 
