@@ -143,10 +143,15 @@ def test_spatial_features_exact():
     assert f["walking_speed_leg_per_s"] == pytest.approx(
         f["stride_length_leg"] / f["stride_time_s"], rel=0.02
     )
-    leg_m = F.LEG_LENGTH_PER_HEIGHT * 1.5
+    leg_m = 0.530 * 1.5  # no age: Winter's adult proportion
     assert f["step_length_m"] == pytest.approx(2 * w.reach * leg_m, rel=0.02)
     assert f["walking_speed_m_per_s"] == pytest.approx(w.speed * leg_m, rel=0.01)
     assert f["step_length_asymmetry"] == pytest.approx(0.0, abs=0.01)
+    # A five-year-old of the same stature has legs of 0.49 of it: shorter steps in metres.
+    child = F.gait_features(render(w), height_cm=150.0, age_months=60.0).features
+    assert child["step_length_leg"] == f["step_length_leg"]
+    assert child["step_length_m"] == pytest.approx(2 * w.reach * 0.490 * 1.5, rel=0.02)
+    assert child["walking_speed_m_per_s"] / f["walking_speed_m_per_s"] == pytest.approx(0.49 / 0.53)
 
 
 def test_sinusoidal_knee_hip_and_trunk_exact():

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from motorflow.anthropometry import leg_length_fraction
 from motorflow.poseio import load_pose
 from motorflow.sheet import load_sheet
 from motorflow.skeleton import INDEX
@@ -67,6 +68,8 @@ PARAM_SETS = {
         hip_amplitude_deg=(35.7, 35.7),
         trunk_sway_deg=5.7,
     ),
+    # A five-year-old: legs 0.49 of stature, not the adult 0.53.
+    "young_child": replace(BASE, height_m=1.08, age_months=62.0, cadence_steps_per_min=140.0),
 }
 HEMI = replace(
     BASE,
@@ -252,6 +255,31 @@ def test_hemiplegic_side_shows_in_truth(walks):
     hemi = walks["hemi"][1]
     assert hemi["step_length_asymmetry"] > 0.05
     assert hemi["step_time_asymmetry"] > 0.05
+
+
+@pytest.mark.parametrize("name", ["typical", "young_child"])
+def test_leg_proportion_follows_age(walks, name):
+    w, tr = walks[name]
+    p = PARAM_SETS[name]
+    fraction = leg_length_fraction(p.age_months)
+    assert tr["leg_length_m"] == pytest.approx(fraction * p.height_m)
+    # Drawn: hip to heel at its lowest, plus the heel's height, is the standing leg length.
+    hip = w.joints[:, [INDEX["left_hip"], INDEX["right_hip"]], 1].mean(1)
+    ankle = w.joints[:, INDEX["left_ankle"], 1]
+    thigh = np.linalg.norm(
+        w.joints[:, INDEX["left_hip"]] - w.joints[:, INDEX["left_knee"]], axis=-1
+    )
+    shank = np.linalg.norm(
+        w.joints[:, INDEX["left_knee"]] - w.joints[:, INDEX["left_ankle"]], axis=-1
+    )
+    a = gait_motion.Anthropometry(p.height_m, fraction)
+    assert np.median(thigh) == pytest.approx(a.thigh, rel=0.01)
+    assert np.median(shank) == pytest.approx(a.shank, rel=0.01)
+    assert a.thigh + a.shank + a.ankle_height == pytest.approx(fraction * p.height_m)
+    assert np.max(hip - ankle) <= a.thigh + a.shank + 1e-6
+    if name == "young_child":
+        assert fraction == pytest.approx(0.49, abs=0.005)
+        assert a.trunk > gait_motion.Anthropometry(p.height_m).trunk
 
 
 def test_stride_variability_long_walk():

@@ -169,6 +169,7 @@ def cmd_features(args: argparse.Namespace) -> int:
         cfg,
         video_id=args.video_id,
         height_cm=args.height_cm,
+        age_months=args.age_months,
         joints=args.joints,
         fps=None if args.clean else args.fps,
         frame_size=None if args.clean else size,
@@ -432,6 +433,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--figure", help="also draw the gait-curve figure here (.png)")
     p.add_argument("--video-id")
     p.add_argument("--height-cm", type=float, help="stature, for the metric columns")
+    p.add_argument(
+        "--age-months",
+        type=float,
+        help="age, for the leg length of a child (default: adult proportions)",
+    )
     p.add_argument("--joints", nargs="+", help="compute from this subset of keypoints only")
     p.add_argument("--fps", type=float, help="frame rate of a keypoint file that has none")
     p.add_argument(

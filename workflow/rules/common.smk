@@ -162,10 +162,19 @@ def get_frame_size(wildcards):
     return None if any(v is None or pd.isna(v) for v in size) else [int(v) for v in size]
 
 
+def _sheet_number(wildcards, column):
+    value = samples.loc[wildcards.video_id].get(column)
+    return None if value is None or pd.isna(value) else float(value)
+
+
 def get_height_cm(wildcards):
     """Stature from the sheet (metric gait features), or None."""
-    value = samples.loc[wildcards.video_id].get("height_cm")
-    return None if value is None or pd.isna(value) else float(value)
+    return _sheet_number(wildcards, "height_cm")
+
+
+def get_age_months(wildcards):
+    """Age from the sheet (a child's leg length for the metric features), or None."""
+    return _sheet_number(wildcards, "age_months")
 
 
 def get_reference_file():

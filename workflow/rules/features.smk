@@ -78,6 +78,7 @@ else:
         params:
             options=config["features"]["gait"],
             height_cm=get_height_cm,
+            age_months=get_age_months,
         log:
             "logs/features/{video_id}.log",
         benchmark:

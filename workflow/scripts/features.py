@@ -12,6 +12,7 @@ with rule_logging(snakemake.log[0]) as log:
         featlib.FeatureConfig.from_mapping(snakemake.params.options),
         video_id=snakemake.wildcards.video_id,
         height_cm=snakemake.params.height_cm,
+        age_months=snakemake.params.age_months,
         clean_qc=snakemake.input.qc,
     )
     log.info("status %s %s", result.info["status"], result.info["reason"])

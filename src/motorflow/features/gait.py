@@ -5,7 +5,8 @@ From a (cleaned) 2D pose, for a static camera and overground walking:
 1. **Body scale** per frame: thigh + shank length in pixels (rolling median), plus the
    ankle height measured from the heel/toe keypoints, gives the leg length (hip joint to
    floor) in pixels.  Spatial features are expressed in leg lengths (``_leg``) and, when the
-   subject's height is known, in metres via Winter's hip height (0.530 × stature).
+   subject's height is known, in metres via the leg length estimated from stature and age
+   (:mod:`motorflow.anthropometry`: Winter's adult 0.530 × stature, less for children).
 2. **View and direction**: sideways progression of the mid-hip (leg lengths/s) says side or
    oblique view and the walking direction per frame, so walks in either direction and walks
    with turns work; a walk towards or away from the camera (frontal view) keeps the temporal
@@ -39,6 +40,7 @@ import pandas as pd
 from scipy import signal
 
 from motorflow import importers
+from motorflow.anthropometry import leg_length_m
 from motorflow.bouts import BoutConfig, Segment, segment
 from motorflow.config import config_from_mapping
 from motorflow.features import cohort
@@ -57,8 +59,6 @@ from motorflow.features.curves import (
 from motorflow.poseio import PoseData, atomic_path, write_json
 from motorflow.skeleton import INDEX, JOINT_NAMES
 
-# Winter (2009): greater trochanter height = 0.530 × stature; converts leg lengths to metres.
-LEG_LENGTH_PER_HEIGHT = 0.530
 # Winter: ankle height 0.039 H relative to thigh + shank 0.491 H; used when no heel/toe.
 ANKLE_HEIGHT_PER_LEG_SEGMENTS = 0.039 / 0.491
 
@@ -132,9 +132,9 @@ DATA_DICTIONARY: dict[str, tuple[str, str]] = {
         "Static camera: forward mid-hip displacement over the complete cycles divided by "
         "their duration; camera panning with the walker: stride length / stride time.",
     ),
-    "step_length_m": ("m", "step_length_leg × 0.530 × height (needs height_cm)."),
-    "stride_length_m": ("m", "stride_length_leg × 0.530 × height (needs height_cm)."),
-    "walking_speed_m_per_s": ("m/s", "walking_speed_leg_per_s × 0.530 × height."),
+    "step_length_m": ("m", "step_length_leg × leg length (from height_cm and age_months)."),
+    "stride_length_m": ("m", "stride_length_leg × leg length (from height_cm and age_months)."),
+    "walking_speed_m_per_s": ("m/s", "walking_speed_leg_per_s × leg length."),
     "knee_flexion_initial_contact_deg": ("deg", f"Knee flexion at initial contact, {_S}."),
     "knee_flexion_max_extension_deg": (
         "deg",
@@ -726,6 +726,7 @@ def gait_features(
     *,
     joints: list[str] | tuple[str, ...] | None = None,
     height_cm: float | None = None,
+    age_months: float | None = None,
 ) -> GaitResult:
     """Gait events, cycle curves and features of one recording (see the module docstring).
 
@@ -736,9 +737,11 @@ def gait_features(
     its stops and turns are handled frame by frame.  Turns add their duration and steps.
 
     ``joints``: compute from this subset of keypoints only (the others are ignored).
-    ``height_cm``: the subject's stature, for the metric columns.
+    ``height_cm``, ``age_months``: the subject's stature and age, for the metric columns
+    (:func:`motorflow.anthropometry.leg_length_m`; without an age, adult proportions).
     """
     cfg = cfg or FeatureConfig()
+    leg_m = leg_length_m(height_cm, age_months)
     # All-NaN slices are expected (absent joints) and handled explicitly below.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -750,13 +753,13 @@ def gait_features(
         frontal = any(w.view == "frontal" for w in walks)
         result = None
         if len(walks) > 1 or frontal:
-            result = _bout_features(pose, cfg, joints, height_cm, walks)
+            result = _bout_features(pose, cfg, joints, leg_m, walks)
             if result.info["status"] != "ok" and not frontal:
                 # Side-view passes too short on their own (a slow walker's pause cuts one
                 # pass in two): the whole recording, whose stops are handled frame by frame.
                 result = None
         if result is None:
-            result = _walk_features(pose, cfg, joints, height_cm)
+            result = _walk_features(pose, cfg, joints, leg_m)
             result.info["n_bouts"] = int(result.info["status"] == "ok")
             if len(walks) == 1:
                 result.info["bouts"] = [
@@ -798,11 +801,11 @@ def _walk_features(
     pose: PoseData,
     cfg: FeatureConfig,
     joints: list[str] | tuple[str, ...] | None,
-    height_cm: float | None,
+    leg_m: float | None,
     forced: tuple[str, str] | None = None,
 ) -> GaitResult:
     """Features of one walk (a whole recording, or one bout of it)."""
-    result = _gait_features(pose, cfg, joints, height_cm, forced=forced)
+    result = _gait_features(pose, cfg, joints, leg_m, forced=forced)
     result.info["events_method"] = "labels"
     reason = str(result.info.get("reason", ""))
     if (
@@ -814,7 +817,7 @@ def _walk_features(
         # jitter of distant feet (frontal view), corrupt the per-foot events: take the
         # contacts from the feet's alternation instead.  The row passes the same checks and
         # keeps the features that need no per-foot labels.
-        retry = _gait_features(pose, cfg, joints, height_cm, label_free=True, forced=forced)
+        retry = _gait_features(pose, cfg, joints, leg_m, label_free=True, forced=forced)
         if retry.info["status"] == "ok":
             retry.info["events_method"] = "label-free"
             lost = (
@@ -834,7 +837,7 @@ def _bout_features(
     pose: PoseData,
     cfg: FeatureConfig,
     joints: list[str] | tuple[str, ...] | None,
-    height_cm: float | None,
+    leg_m: float | None,
     walks: list[Segment],
 ) -> GaitResult:
     """Features per straight bout; the recording's are their median (counts: sums)."""
@@ -843,7 +846,7 @@ def _bout_features(
     records = []
     for w in walks:
         forced = (w.view, w.direction) if w.view == "frontal" else None
-        r = _walk_features(_slice(pose, w.start, w.stop), cfg, joints, height_cm, forced)
+        r = _walk_features(_slice(pose, w.start, w.stop), cfg, joints, leg_m, forced)
         rec = {**w.to_dict(fps), "status": r.info["status"], "reason": r.info.get("reason", ""),
                "events_method": r.info.get("events_method")}  # fmt: skip
         if r.info["status"] == "ok":
@@ -970,7 +973,7 @@ def _gait_features(
     pose: PoseData,
     cfg: FeatureConfig,
     joints: list[str] | tuple[str, ...] | None,
-    height_cm: float | None,
+    leg_m: float | None,
     label_free: bool = False,
     forced: tuple[str, str] | None = None,
 ) -> GaitResult:
@@ -1025,7 +1028,7 @@ def _gait_features(
             f[c] = float("nan")
     curves: dict[str, np.ndarray] = {}
     if info["view"] == "side" and not label_free:
-        _spatial(w, steps, cycles, height_cm, f)
+        _spatial(w, steps, cycles, leg_m, f)
         curves = _sagittal(w, to, cycles, f)
     if info["view"] == "frontal":
         info["reason"] = (
@@ -1319,7 +1322,7 @@ def _spatial(
     w: _Walk,
     steps: list[tuple[float, str, float, str]],
     cycles: dict[str, list[tuple[float, float]]],
-    height_cm: float | None,
+    leg_m: float | None,
     f: dict[str, float],
 ) -> None:
     """Step and stride lengths, walking speed (side view) into ``f``."""
@@ -1358,8 +1361,7 @@ def _spatial(
         f["walking_speed_leg_per_s"] = disp / dur
     else:
         f["walking_speed_leg_per_s"] = f["stride_length_leg"] / f["stride_time_s"]
-    if height_cm is not None and np.isfinite(height_cm) and height_cm > 0:
-        leg_m = LEG_LENGTH_PER_HEIGHT * height_cm / 100.0
+    if leg_m is not None:
         f["step_length_m"] = f["step_length_leg"] * leg_m
         f["stride_length_m"] = f["stride_length_leg"] * leg_m
         f["walking_speed_m_per_s"] = f["walking_speed_leg_per_s"] * leg_m
@@ -1571,6 +1573,7 @@ def run(
     *,
     video_id: str | None = None,
     height_cm: float | None = None,
+    age_months: float | None = None,
     joints: list[str] | None = None,
     clean_qc: str | Path | None = None,
     fps: float | None = None,
@@ -1594,7 +1597,7 @@ def run(
     if excluded:
         result = _failed(excluded, {"view": "", "direction": ""})
     else:
-        result = gait_features(pose, cfg, joints=joints, height_cm=height_cm)
+        result = gait_features(pose, cfg, joints=joints, height_cm=height_cm, age_months=age_months)
     result.info["video_id"] = video_id
     row = pd.DataFrame([result.row()])
     with atomic_path(out_table) as tmp:

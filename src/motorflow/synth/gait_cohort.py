@@ -98,6 +98,7 @@ def sample_subject(
 
     params = gait_motion.GaitParams(
         height_m=height,
+        age_months=float(anthro["age_months"]),
         cadence_steps_per_min=float(np.clip(cad, 55, 160)),
         step_length_leg=float(np.clip(sl, 0.25, 1.0)),
         knee_flexion_ic_deg=sided(max(kic, 0.0), 1 + 1.5 * severity),

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.ndimage import maximum_filter1d, uniform_filter1d
 
+from motorflow.anthropometry import ADULT_LEG_FRACTION, leg_length_fraction
 from motorflow.skeleton import INDEX, JOINT_NAMES
 
 SIDES = ("left", "right")
@@ -65,6 +66,7 @@ class GaitParams:
     stride_cv: float  # stride-to-stride variability of stride duration
     arm_swing_deg: tuple[float, float]
     elbow_flexion_deg: tuple[float, float]
+    age_months: float | None = None  # sets the leg proportion (adult where None)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -72,21 +74,31 @@ class GaitParams:
 
 @dataclass(frozen=True)
 class Anthropometry:
-    """Segment lengths (m) from stature, after Winter's proportions."""
+    """Segment lengths (m) from stature, after Winter's proportions.
+
+    ``leg_fraction``: hip height per stature (:func:`motorflow.anthropometry.
+    leg_length_fraction`; Winter's adult 0.530, less for a child).  A child's shorter legs
+    scale thigh, shank and ankle height; the trunk takes up the rest of the stature.
+    """
 
     height: float
+    leg_fraction: float = ADULT_LEG_FRACTION
+
+    @property
+    def _leg_scale(self) -> float:
+        return self.leg_fraction / ADULT_LEG_FRACTION
 
     @property
     def thigh(self) -> float:
-        return 0.245 * self.height
+        return 0.245 * self._leg_scale * self.height
 
     @property
     def shank(self) -> float:
-        return 0.246 * self.height
+        return 0.246 * self._leg_scale * self.height
 
     @property
     def ankle_height(self) -> float:
-        return 0.039 * self.height
+        return 0.039 * self._leg_scale * self.height
 
     @property
     def foot(self) -> float:
@@ -108,7 +120,7 @@ class Anthropometry:
     @property
     def trunk(self) -> float:
         """Hip centre to shoulder centre."""
-        return 0.29 * self.height
+        return (0.29 + ADULT_LEG_FRACTION - self.leg_fraction) * self.height
 
     @property
     def upper_arm(self) -> float:
@@ -540,7 +552,7 @@ def simulate_walk(
     p: GaitParams, duration_s: float, fps: float, rng: np.random.Generator, oversample: int = 8
 ) -> Walk:
     """Integrate the walker on a fine time grid (for exact contact), then sample frames."""
-    a = Anthropometry(p.height_m)
+    a = Anthropometry(p.height_m, leg_length_fraction(p.age_months))
     fs = fps * oversample
     stride_s = 120.0 / p.cadence_steps_per_min
     # Start a stride early so that the walk has settled into its alternation at t = 0.

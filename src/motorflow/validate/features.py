@@ -71,7 +71,8 @@ def feature_accuracy(
         truth = json.loads(Path(js).read_text())
         vid = truth["video_id"]
         height = 100 * truth["height_m"]
-        from_truth = featlib.gait_features(load_pose(npz), cfg, height_cm=height)
+        age = truth.get("subject", {}).get("age_months")
+        from_truth = featlib.gait_features(load_pose(npz), cfg, height_cm=height, age_months=age)
         row = {"video_id": vid, "view": truth["view"], "direction": truth["direction"]}
         for source, feats, status in (
             ("truth_joints", from_truth.features, from_truth.info["status"]),
