@@ -294,6 +294,7 @@ def test_figures_are_embedded_pngs_and_nothing_else(run, page):
     assert ids == [
         "confusion-stgcn",
         "confusion-gait_baseline",
+        "fig-reliability",
         "importance-stgcn",
         "importance-gait_baseline",
         "fig-gait-curves",
@@ -315,6 +316,18 @@ def test_figures_are_embedded_pngs_and_nothing_else(run, page):
     assert "Videos with gait features per label: I: 6, II: 5, III: 6, IV: 5." in page
     # Privacy: previews and per-video figures are never embedded.
     assert base64.b64encode(PREVIEW).decode()[:24] not in page
+
+
+def test_calibration_table_shows_the_summarys_ece(run, page):
+    result = json.loads((run / "eval" / "summary.json").read_text())
+    rows = {cells[0]: cells for _, cells in parse(page).tables["calibration-table"]}
+    assert list(rows) == MODELS
+    for model, cells in rows.items():
+        rec = result["calibration"][model]
+        assert cells[1] == f"{rec['temperature']:.4g}"
+        ece = rec["ece"]
+        expected = [ece[lv][k] for lv in ("video", "subject") for k in ("before", "after")]
+        assert cells[2:] == [fmt(100 * v, 1) for v in expected]
 
 
 def test_page_references_no_external_resource(page):

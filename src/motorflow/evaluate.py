@@ -72,6 +72,7 @@ from scipy import stats
 from sklearn import metrics as skm
 from sklearn.exceptions import UndefinedMetricWarning
 
+from motorflow import calibration
 from motorflow.poseio import atomic_path, write_json
 
 METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "mcc", "qwk")
@@ -736,7 +737,8 @@ def summarise(
 
     ``predictions``: model → its pooled out-of-fold predictions (all splits, all repeats).
     Returns ``{"metrics", "splits", "repeats", "confusion", "comparison", "majority_rate",
-    "n", "excluded", "levels", "labels", "baseline", "n_boot", "seed", "alpha"}``
+    "n", "excluded", "calibration", "levels", "labels", "baseline", "n_boot", "seed",
+    "alpha"}`` (``calibration``: model → :func:`motorflow.calibration.summarise`)
     (``splits``: model → one record per (repeat, split, level) with that split's own
     metrics; ``repeats``: model → level → one record per repeat with its pooled metrics;
     ``excluded``: model → level → {unit: reason} for the visits and subjects left out of
@@ -759,6 +761,7 @@ def summarise(
     splits: dict = {}
     repeats: dict = {}
     excluded: dict = {}
+    calibrated: dict = {}
     for model, df in preds.items():
         if with_visits and not has_sessions(df):
             df = df.assign(session="")  # (every video a visit of its own)
@@ -766,6 +769,7 @@ def summarise(
         splits[model] = per_split.to_dict(orient="records")
         metrics[model], confusions[model], majority[model], counts[model] = {}, {}, {}, {}
         excluded[model] = excluded_units(df, levels)
+        calibrated[model] = calibration.summarise(df, labels)
         for level in levels:
             rows = level_rows(df, labels, level)
             cis = bootstrap_cis(df, labels, level, n_boot=n_boot, seed=seed, alpha=alpha)
@@ -808,6 +812,7 @@ def summarise(
         "majority_rate": majority,
         "n": counts,
         "excluded": excluded,
+        "calibration": calibrated,
         "levels": list(levels),
         "labels": labels,
         "baseline": baseline,
@@ -1008,6 +1013,7 @@ def format_table(summary: Mapping) -> str:
                 cells.append(", ".join(_fmt(100 * v, 1) for v in vals))
                 cells.append(_fmt(100 * (np.nanmax(vals) - np.nanmin(vals)), 1))
             lines.append("| " + " | ".join(cells) + " |")
+    lines += _calibration_lines(summary)
     lines += ["", "## Paired comparisons", ""]
     if summary.get("comparison"):
         lines += [f"- {comparison_line(row)}" for row in summary["comparison"]]
@@ -1036,6 +1042,40 @@ def format_table(summary: Mapping) -> str:
             f"- {model}: {verdict} (CI low {_fmt(100 * low, 1)} % vs {_fmt(100 * rate, 1)} %)"
         )
     return "\n".join(lines) + "\n"
+
+
+def _calibration_lines(summary: Mapping) -> list[str]:
+    """The calibration section: ECE before and after cross-fitted temperature scaling."""
+    cal = summary.get("calibration") or {}
+    if not cal:
+        return []
+    lines = [
+        "",
+        "## Calibration",
+        "",
+        "Expected calibration error of the top label (10 bins, out-of-fold predictions): as "
+        "trained, and after temperature scaling fitted on the *other* test splits of the "
+        "same repeat (cross-fitted: no prediction sets its own temperature); T: the "
+        "temperature fitted on all of them.",
+        "",
+        "| model | T | ECE video before → after (%) | ECE subject before → after (%) "
+        "| NLL video before → after |",
+        "|---|---|---|---|---|",
+    ]
+    for model, c in cal.items():
+        e, n = c.get("ece", {}), c.get("nll", {}).get("video", {})
+        cells = [model, _fmt(c.get("temperature"), 2)]
+        for level in ("video", "subject"):
+            v = e.get(level, {})
+            cells.append(f"{_fmt(100 * _nan(v.get('before')), 1)} → "
+                         f"{_fmt(100 * _nan(v.get('after')), 1)}")  # fmt: skip
+        cells.append(f"{_fmt(n.get('before'), 3)} → {_fmt(n.get('after'), 3)}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _nan(value: float | None) -> float:
+    return float("nan") if value is None else float(value)
 
 
 def summary_levels(summary: Mapping) -> list[str]:

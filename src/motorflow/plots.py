@@ -315,3 +315,30 @@ def cohort_gait_curves_figure(
     finally:
         plt.close(fig)
     return {label: len(curves) for label, curves in groups.items()}
+
+
+def reliability_figure(calibration: dict, out: BinaryIO, level: str = "subject") -> None:
+    """Reliability diagrams, one panel per model: accuracy against confidence per bin,
+    before and after cross-fitted temperature scaling (``calibration.summarise`` records)."""
+    models = list(calibration)
+    fig, axes = plt.subplots(1, len(models), figsize=(3.2 * len(models), 3.3), squeeze=False)
+    for ax, model in zip(axes[0], models, strict=True):
+        rec = calibration[model]
+        bins = rec.get("reliability", {}).get(level, {})
+        ece = rec.get("ece", {}).get(level, {})
+        ax.plot([0, 1], [0, 1], color="#999999", lw=0.8, ls="--")
+        for key, colour in (("before", "#c44e52"), ("after", "#4c72b0")):
+            pts = bins.get(key, [])
+            if pts:
+                ax.plot([b["confidence"] for b in pts], [b["accuracy"] for b in pts], "o-",
+                        color=colour, ms=3,
+                        label=f"{key}: ECE {100 * ece.get(key, np.nan):.1f} %")  # fmt: skip
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("confidence (top label)")
+        ax.set_title(f"{model} (T = {rec.get('temperature', np.nan):.2f})", fontsize=9)
+        ax.legend(fontsize=7, loc="upper left")
+    axes[0][0].set_ylabel(f"accuracy ({level} level)")
+    fig.tight_layout()
+    fig.savefig(out, format="png", dpi=100)
+    plt.close(fig)

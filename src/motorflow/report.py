@@ -108,6 +108,7 @@ def render_summary(
         _metrics_section(summary, models),
         _folds_section(results, models, splits),
         _confusion_section(results, models),
+        _calibration_section(summary, models),
         _interpret_section(results, models),
         _gait_section(results, cohort, labels) if spec.curves else _movement_section(results),
         _qc_section(qc),
@@ -323,6 +324,40 @@ def _confusion_section(results: Path, models: Sequence[str]) -> str:
     return (
         '<section id="confusion">\n<h2>Confusion matrices (subject level, pooled '
         'out-of-fold)</h2>\n<div class="grid">\n' + "\n".join(figures) + "\n</div>\n</section>"
+    )
+
+
+def _calibration_section(summary: Mapping, models: Sequence[str]) -> str:
+    """ECE before/after temperature scaling and the reliability diagrams (drawn here)."""
+    from motorflow import plots
+
+    cal = {m: summary["calibration"][m] for m in models if m in summary.get("calibration", {})}
+    if not cal:
+        return (
+            '<section id="calibration">\n<h2>Calibration</h2>\n<p class="caption">Not '
+            "recorded: this run's evaluation summary predates calibration.</p>\n</section>"
+        )
+    body = []
+    for model, rec in cal.items():
+        cells = [_td(model), _td(_value(rec.get("temperature")), num=True)]
+        for level in ("video", "subject"):
+            ece = rec.get("ece", {}).get(level, {})
+            cells += [_td(_percent(ece.get("before")), num=True),
+                      _td(_percent(ece.get("after")), num=True)]  # fmt: skip
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    head = ["model", "temperature", "ECE video, as trained", "ECE video, calibrated",
+            "ECE subject, as trained", "ECE subject, calibrated"]  # fmt: skip
+    buffer = io.BytesIO()
+    plots.reliability_figure(cal, buffer, level="subject")
+    img = _img(buffer.getvalue(), "reliability diagrams, subject level", "fig-reliability")
+    return (
+        '<section id="calibration">\n<h2>Calibration</h2>\n'
+        + _table(head, body, table_id="calibration-table")
+        + f"<figure>{img}<figcaption>Expected calibration error of the top label (10 bins) "
+        "on the out-of-fold predictions, as trained and after temperature scaling fitted on "
+        "the other test splits of the same repeat (cross-fitted, no leakage); the temperature "
+        "shown is the one fitted on all of them. Reliability: accuracy against confidence per "
+        "bin, subject level.</figcaption></figure>\n</section>"
     )
 
 
