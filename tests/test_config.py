@@ -130,3 +130,29 @@ def test_training_configs_read_their_flat_section_alike(model, own, net):
         cls.from_mapping({"no_such_key": 1})
     with pytest.raises(ValueError, match=f"models.{model} options must be a mapping"):
         cls.from_mapping([1])
+
+
+def test_a_misspelt_config_section_is_named_with_its_likely_meaning():
+    from motorflow.config import check_sections
+
+    check_sections({"data": {}, "models": {}})
+    with pytest.raises(ValueError, match=r"unknown section 'modles' \(did you mean 'models'\?\)"):
+        check_sections({"data": {}, "modles": {"run": ["stgcn"]}})
+    with pytest.raises(ValueError, match=r"unknown section 'zzz'; allowed: clean, cv"):
+        check_sections({"zzz": 1})
+
+
+def test_a_misspelt_option_gets_a_suggestion():
+    from motorflow.folds import FoldConfig
+
+    with pytest.raises(ValueError, match=r"cv option 'repeat' \(did you mean 'repeats'\?\)"):
+        FoldConfig.from_mapping({"repeat": 3})
+
+
+def test_the_cli_names_a_misspelt_section(tmp_path):
+    from motorflow import cli
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("modles:\n  run: [stgcn]\n")
+    with pytest.raises(SystemExit, match=r"c\.yaml: config: unknown section 'modles' \(did you"):
+        cli._config(str(cfg))

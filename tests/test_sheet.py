@@ -320,3 +320,19 @@ def test_read_sheet_keeps_strings(tmp_path):
     assert df.loc[0, "fps"] == "30"  # typing happens in validation
     assert df.loc[1, "fps"] == ""
     assert df.attrs["row_numbers"] == [2, 3, 4, 5]
+
+
+@pytest.mark.parametrize(
+    ("typo", "meant"),
+    [("heigth_cm", "height_cm"), ("age_month", "age_months"), ("subjectid", "subject_id")],
+)
+def test_a_misspelt_column_is_an_error_naming_the_column_it_resembles(tmp_path, typo, meant):
+    header = tuple(typo if c == meant else c for c in HEADER)
+    msg = error(tmp_path, tsv(GOOD, header=header))
+    assert f"column {typo!r} is not a sheet column; did you mean {meant!r}?" in msg
+
+
+def test_a_column_of_ones_own_is_kept_and_ignored(tmp_path):
+    header = (*HEADER, "clinic_notes")
+    df = load(tmp_path, tsv([(*r, "seen by AB") for r in GOOD], header=header))
+    assert list(df.index) == ["v01", "v02", "v03", "v04.b-2_x"]

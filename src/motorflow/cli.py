@@ -17,8 +17,15 @@ from motorflow.layout import Layout
 def _config(path: str | None) -> dict:
     if not path:
         return {}
+    from motorflow.config import check_sections
+
     with open(path) as fh:
-        return yaml.safe_load(fh) or {}
+        config = yaml.safe_load(fh) or {}
+    try:
+        check_sections(config)
+    except ValueError as err:
+        raise SystemExit(f"{path}: {err}") from None
+    return config
 
 
 def _load_section(config: str | None, section: str) -> dict:

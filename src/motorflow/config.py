@@ -7,10 +7,42 @@ nested section means the same in every part of ``config/config.yaml``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import difflib
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
+import yaml
+
 C = TypeVar("C")
+
+SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def close_match(name: str, known: Iterable[str]) -> str | None:
+    """The known name ``name`` most likely misspells (difflib ratio >= 0.75), or None."""
+    found = difflib.get_close_matches(str(name), [str(k) for k in known], n=1, cutoff=0.75)
+    return found[0] if found else None
+
+
+def unknown_keys_message(unknown: Iterable[str], known: Iterable[str], what: str) -> str:
+    """The error text for ``unknown`` keys, each with the known one it likely misspells."""
+    known = sorted(str(k) for k in known)
+    parts = []
+    for key in sorted(map(str, unknown)):
+        guess = close_match(key, known)
+        parts.append(f"{key!r}" + (f" (did you mean {guess!r}?)" if guess else ""))
+    return f"unknown {what} {', '.join(parts)}; allowed: {', '.join(known)}"
+
+
+def check_sections(config: Mapping[str, Any], schema_path: str | Path | None = None) -> None:
+    """Refuse top-level sections the workflow does not know, naming the likely intended one
+    (a misspelt ``modles:`` would otherwise be ignored and its defaults run)."""
+    with open(schema_path or SCHEMA) as fh:
+        known = yaml.safe_load(fh)["properties"]
+    unknown = sorted(set(config) - set(known))
+    if unknown:
+        raise ValueError("config: " + unknown_keys_message(unknown, known, "section"))
 
 
 def _nested(field: dataclasses.Field) -> type | None:
@@ -35,10 +67,7 @@ def config_from_mapping(cls: type[C], mapping: Mapping[str, Any] | None, section
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(mapping or {}) - set(fields))
     if unknown:
-        raise ValueError(
-            f"unknown {section} option {', '.join(map(repr, unknown))}; "
-            f"allowed: {', '.join(sorted(fields))}"
-        )
+        raise ValueError(unknown_keys_message(unknown, fields, f"{section} option"))
     values: dict[str, Any] = {}
     for key, value in (mapping or {}).items():
         if value is None:

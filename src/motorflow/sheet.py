@@ -21,6 +21,8 @@ import jsonschema
 import pandas as pd
 import yaml
 
+from motorflow.config import close_match
+
 SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "samples.schema.yaml"
 REQUIRED = ("video_id", "subject_id", "path", "label")
 NUMERIC = ("fps", "height_cm", "age_months", "width", "height")
@@ -94,12 +96,13 @@ def validate_sheet(
     A ``visit`` column is renamed ``session``.
     """
     df = _session_alias(df, source)
+    schema = _schema(schema_path)
+    _check_misspelt_columns(df.columns, schema["properties"], source)
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
         raise SheetError(f"{source}: missing column(s) {missing}; required: {list(REQUIRED)}")
     if df.empty:
         raise SheetError(f"{source}: no rows (at least one video is needed)")
-    schema = _schema(schema_path)
     validator = jsonschema.Draft202012Validator(schema)
     # Row numbers as the file shows them (header = row 1 unless comment lines precede it).
     row_nos = df.attrs.get("row_numbers") or list(range(2, len(df) + 2))
@@ -172,6 +175,22 @@ def _session_alias(df: pd.DataFrame, source: str | os.PathLike) -> pd.DataFrame:
     out = df.rename(columns={"visit": "session"})
     out.attrs = dict(df.attrs)
     return out
+
+
+def _check_misspelt_columns(columns, known, source) -> None:
+    """A column that looks like a misspelt known one (``heigth_cm``) is an error: ignored,
+    it would silently leave every value it should carry missing.  Other extra columns
+    (notes, a clinic's own ids) are kept and ignored."""
+    for col in columns:
+        if col in known:
+            continue
+        guess = close_match(col, known)
+        if guess is not None:
+            raise SheetError(
+                f"{source}: column {col!r} is not a sheet column; did you mean {guess!r}? "
+                "(rename it; a column of your own needs a name that does not resemble one "
+                f"of {sorted(known)})"
+            )
 
 
 def load_sheet(

@@ -7,12 +7,14 @@ import pandas as pd
 from snakemake.utils import validate
 
 from motorflow import codedeps
+from motorflow.config import check_sections
 from motorflow.layout import Layout
 from motorflow import folds as foldlib
 from motorflow import importers, registry, tasks
 from motorflow import sheet as sheetlib
 
 
+check_sections(config)  # before validate: a misspelt section gets its suggestion
 validate(config, schema="../schemas/config.schema.yaml")
 
 LABELS = [str(label) for label in config["data"]["labels"]]
