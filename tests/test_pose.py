@@ -206,3 +206,12 @@ def _interior_nan_runs(x: np.ndarray) -> list[int]:
     inner = nan[valid[0] : valid[-1] + 1].astype(int)
     edges = np.diff(np.concatenate([[0], inner, [0]]))
     return list(np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1))
+
+
+@pytest.mark.parametrize("fps", [0.0, -5.0, float("nan")])
+def test_a_non_positive_frame_rate_is_refused_before_any_work(tmp_path, fps):
+    path = tmp_path / "walk.mp4"
+    path.write_bytes(b"not even read")
+    with pytest.raises(pose.PoseError, match=r"walk\.mp4: fps must be a positive number"):
+        pose.run(path, tmp_path / "out.npz", pose.PoseConfig(max_people=1), fps=fps)
+    assert not (tmp_path / "out.npz").exists()

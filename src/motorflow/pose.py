@@ -14,6 +14,7 @@ Backends
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -201,6 +202,9 @@ def run(
     scaled by; ``recording`` (the sheet's video_id) picks a skeleton pickle's annotation.
     """
     input_path = Path(input_path)
+    if fps is not None and not (math.isfinite(float(fps)) and float(fps) > 0):
+        # Refused before any work: a zero or negative rate would give an invalid pose file.
+        raise PoseError(f"{input_path}: fps must be a positive number, got {fps!r}")
     try:
         if cfg.backend == "precomputed":
             pose = importers.load_keypoints(
