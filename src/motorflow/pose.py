@@ -152,9 +152,20 @@ def _primary(cands: np.ndarray) -> np.ndarray:
     return cands[np.arange(len(cands)), best]
 
 
-def estimate_video(path: str | os.PathLike, cfg: PoseConfig) -> PoseData:
+def estimate_video(path: str | os.PathLike, cfg: PoseConfig, fps: float | None = None) -> PoseData:
+    """MediaPipe poses of every frame of the video ``path``.
+
+    ``fps`` overrides the container's frame rate; a container without one is refused unless
+    it is given (an assumed rate would scale every temporal feature without a word).
+    """
     info = probe(path)
-    fps = info.fps if np.isfinite(info.fps) and info.fps > 0 else 30.0
+    if fps is None:
+        if not (np.isfinite(info.fps) and info.fps > 0):
+            raise PoseError(
+                f"{path}: the container states no frame rate; give it (sheet column fps, "
+                "or motorflow pose --fps)"
+            )
+        fps = info.fps
     frames: list[np.ndarray] = []
     t0 = time.perf_counter()
     with MediaPipeTracker(cfg) as tracker:
@@ -215,9 +226,8 @@ def run(
                     f"{input_path}: too short, {pose.n_frames} frames < min_frames {cfg.min_frames}"
                 )
         else:
-            pose = estimate_video(input_path, cfg)
-            if fps is not None:
-                pose.fps = float(fps)  # the sheet's fps overrides the container's
+            # The sheet's fps overrides the container's.
+            pose = estimate_video(input_path, cfg, None if fps is None else float(fps))
     except (VideoError, importers.KeypointImportError) as err:
         raise PoseError(str(err)) from err
     save_pose(pose, out_path)
