@@ -107,7 +107,7 @@ def cross_fitted(
             train = in_rep & (groups != g)
             t = fit_temperature(probs[train], y[train])
             out[test] = apply_temperature(probs[test], t)
-            fits.append({"repeat": rep.item() if hasattr(rep, "item") else rep,
+            fits.append({"repeat": rep.item(),
                          "split": str(g), "temperature": t, "n_fit": int(train.sum())})  # fmt: skip
     return out, fits
 
