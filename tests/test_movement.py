@@ -401,7 +401,8 @@ def test_config_from_mapping():
     assert cfg.fidgety_band_hz == (0.4, 2.5) and cfg.entropy_m == 3
     assert MovementConfig.from_mapping({}) == MovementConfig()
     assert MovementConfig.from_mapping(None) == MovementConfig()
-    with pytest.raises(ValueError, match="'entropy_n', 'lowpas_hz'"):
+    typos = r"'entropy_n' \(did you mean 'entropy_r'\?\), 'lowpas_hz' \(did you mean 'lowpass_hz'"
+    with pytest.raises(ValueError, match=typos):
         MovementConfig.from_mapping({"lowpas_hz": 6, "entropy_n": 2})
 
 

@@ -460,9 +460,11 @@ def test_cli_takes_the_task_from_the_run_record_not_from_its_files(run, tmp_path
 # --------------------------------------------------------------------------- in a browser
 
 # Colours that only the figures draw: the confusion matrices' Blues at full share, the
-# Grad-CAM viridis at top importance, two of the gait-curve label colours (Dark2).
+# Grad-CAM viridis at top importance, two of the gait-curve label colours (Dark2), and the
+# reliability diagram's "after calibration" line.
 FIGURE_COLOURS = {
     "confusion (Blues)": (8, 48, 107),
+    "reliability, after": (0x4C, 0x72, 0xB0),
     "Grad-CAM (viridis)": (253, 231, 37),
     "gait curves, level I": (27, 158, 119),
     "gait curves, level II": (217, 95, 2),
@@ -511,7 +513,9 @@ def test_page_renders_in_headless_chromium(page, tmp_path):
     doc = parse(dom)
     assert len(doc.tables["metrics-table"]) == len(MODELS) * 2
     assert len(doc.tables["fold-table"]) == len(MODELS) * len(SPLITS)
-    assert len(doc.images) == 5
+    # Confusion matrices, keypoint importance, gait curves and the reliability diagrams.
+    assert len(doc.images) == 6
+    assert "fig-reliability" in {im["id"] for im in doc.images}
 
     shot, blank = screenshot(html, tmp_path), screenshot(bare, tmp_path)
     assert (shot[-40:] == 255).all(), f"the page is taller than {HEIGHT} px"
