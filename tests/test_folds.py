@@ -256,3 +256,21 @@ def test_subjects_of_unknown_split_is_named():
 def test_config_rejects_unknown_keys():
     with pytest.raises(ValueError, match="unknown cv option"):
         FoldConfig.from_mapping({"folds": 5, "shuffle": True})
+
+
+def test_final_split_trains_on_every_subject_and_only_it_may_lack_a_test_fold(tmp_path):
+    samples = pd.DataFrame(
+        {"subject_id": [f"s{i}" for i in range(12)], "label": ["a", "b", "c"] * 4}
+    )
+    out = [tmp_path / n for n in ("folds.tsv", "splits.tsv", "final.tsv")]
+    _, splits = folds.run(samples, FoldConfig(folds=3), *out[:2], final_out=out[2])
+    final = folds.load_splits(out[2])
+    assert set(final["split"]) == {folds.FINAL} and set(final["role"]) == {"train"}
+    assert sorted(final["subject_id"]) == sorted(samples["subject_id"])
+    assert dict(zip(final["subject_id"], final["label"], strict=True)) == dict(
+        zip(samples["subject_id"], samples["label"], strict=True)
+    )
+    # A cross-validation split without test subjects is still refused.
+    no_test = splits[splits["split"] == "fold0"].assign(role="train")
+    with pytest.raises(FoldError, match="split fold0 has no test subjects"):
+        folds.check_splits(no_test)

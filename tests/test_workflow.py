@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -35,9 +36,7 @@ def copy_workflow(dest: Path) -> Path:
     return dest
 
 
-def smk(
-    cwd: Path, *args: str, check: bool = True, cores: int = 2
-) -> subprocess.CompletedProcess:
+def smk(cwd: Path, *args: str, check: bool = True, cores: int = 2) -> subprocess.CompletedProcess:
     proc = subprocess.run(
         [str(SNAKEMAKE), "--cores", str(cores), *args], cwd=cwd, capture_output=True, text=True
     )
@@ -114,6 +113,7 @@ def test_tiny_run_outputs(tiny_run):
         tiny_run / "results/interpret/stgcn",  # importance on a template skeleton
         tiny_run / "results/interpret/gait_baseline",  # bar chart
         *(tiny_run / "results/interpret/stgcn").glob("fold*"),
+        tiny_run / "results/interpret/stgcn/final",  # the final ST-GCN's ranking
     }
     # MLflow holds copies of those figures as run artifacts.
     figures = {p.read_bytes() for p in images if p.parent in allowed and p.suffix == ".png"}
@@ -187,7 +187,7 @@ def test_clean_code_change_plans_clean_and_downstream_only(tiny_run, tmp_path):
 
 FEATURE_RULES = {"extract_features", "aggregate_features", "plot_gait_curves", "validate_features"}
 # Rules downstream of any model's training: evaluation, aggregation, tracking.
-EVAL_RULES = {"evaluate_fold", "aggregate_metrics", "log_mlflow", "render_summary"}
+EVAL_RULES = {"evaluate_fold", "aggregate_metrics", "log_mlflow", "render_summary", "bundle_model"}
 # What a change of models.optim.epochs reruns: the torch models, the Grad-CAM ranking that
 # reads the trained ST-GCN, and everything downstream of training.
 EPOCHS_RULES = {
@@ -215,19 +215,19 @@ def test_features_code_change_plans_features_and_downstream_only(tiny_run):
     # The ST-GCN does not read gait features: it is not retrained.
     assert set(jobs) == FEATURE_RULES | MODEL_RULES | {"summarise_qc", "all"}
     assert jobs["extract_features"] == 12
-    assert jobs["train_fusion_xattn"] == jobs["train_gait_baseline"] == 3
+    assert jobs["train_fusion_xattn"] == jobs["train_gait_baseline"] == 4  # 3 folds + final
 
 
 def test_feature_baseline_code_change_plans_no_torch_training(tiny_run):
     # The rules' code inputs are their scripts' import closures: the networks' training does
     # not import the feature baselines (their predictions are re-scored, nothing retrained).
     jobs = planned_after_edit(tiny_run, "src/motorflow/train/baselines.py")
-    assert jobs["train_gait_baseline"] == 3 and jobs["plot_feature_importance"] == 1
+    assert jobs["train_gait_baseline"] == 4 and jobs["plot_feature_importance"] == 1
     torch_rules = {"train_stgcn", "train_two_stream_skeleton", "train_fusion_xattn"}
     assert not (torch_rules | {"rank_keypoints", "extract_features", "clean_pose"}) & set(jobs)
     # And editing one network's module retrains the models that run it, not the baselines.
     jobs = planned_after_edit(tiny_run, "src/motorflow/models/two_stream.py")
-    assert jobs["train_two_stream_skeleton"] == jobs["train_stgcn"] == 3
+    assert jobs["train_two_stream_skeleton"] == jobs["train_stgcn"] == 4
     assert "train_gait_baseline" not in jobs
 
 
@@ -275,12 +275,16 @@ def test_feature_params_rerun_only_what_reads_them(tiny_run):
     assert set(jobs) == FEATURE_RULES | MODEL_RULES | {"summarise_qc", "all"}
     ref = write_config(tiny_run, "ref.yaml", {"features": {"reference_label": "II"}})
     jobs = planned(tiny_run, "--configfile", "config/tiny.yaml", ref)
-    assert set(jobs) == {
-        "aggregate_features",
-        "plot_gait_curves",
-        "validate_features",
-        "all",
-    } | MODEL_RULES
+    assert (
+        set(jobs)
+        == {
+            "aggregate_features",
+            "plot_gait_curves",
+            "validate_features",
+            "all",
+        }
+        | MODEL_RULES
+    )
 
 
 def test_bad_videos_fail_alone_with_keep_going(tiny_run, tmp_path):
@@ -403,6 +407,181 @@ def test_tiny_run_models_and_metrics(tiny_run):
     assert all(m in table for m in MODELS) and "McNemar" in table
 
 
+BUNDLED = ("stgcn", "two_stream_skeleton", "gait_baseline", "fusion_xattn")
+
+
+def test_final_models_are_refitted_on_everyone_with_the_cv_settings(tiny_run):
+    sheet = pd.read_csv(tiny_run / "results/synth/samples.tsv", sep="\t")
+    final = pd.read_csv(tiny_run / "results/folds/final.tsv", sep="\t")
+    assert set(final["role"]) == {"train"} and set(final["split"]) == {"final"}
+    assert sorted(final["subject_id"]) == sorted(sheet["subject_id"].unique())
+    for model in ("stgcn", "fusion_xattn"):
+        runs = [json.loads((tiny_run / f"results/train/{model}/{s}/train.json").read_text())
+                for s in SPLITS]  # fmt: skip
+        info = json.loads((tiny_run / f"results/train/{model}/final/train.json").read_text())
+        assert info["epochs_run"] == round(np.median([r["best_epoch"] for r in runs]))
+        assert info["n_val_videos"] == 0 and not info["stopped_early"]
+    runs = [json.loads((tiny_run / f"results/train/gait_baseline/{s}/train.json").read_text())
+            for s in SPLITS]  # fmt: skip
+    info = json.loads((tiny_run / "results/train/gait_baseline/final/train.json").read_text())
+    chosen = [r["best_C"] for r in runs]
+    assert info["best_C"] in chosen and chosen.count(info["best_C"]) == max(
+        map(chosen.count, chosen)
+    )
+
+
+def test_bundles_describe_themselves_and_hold_no_ids(tiny_run):
+    from motorflow import bundle
+
+    sheet = pd.read_csv(tiny_run / "results/synth/samples.tsv", sep="\t")
+    summary = json.loads((tiny_run / "results/eval/summary.json").read_text())
+    for model in BUNDLED:
+        folder = bundle.load(tiny_run / f"results/bundle/{model}")
+        shared = bundle.load(tiny_run / f"results/bundle/{model}.zip")
+        assert folder.manifest == shared.manifest and folder.members == shared.members
+        m = shared.manifest
+        assert m["model"] == model and m["labels"] == ["I", "II", "III", "IV"] and m["ordinal"]
+        assert m["training"]["n_subjects"] == sheet["subject_id"].nunique()
+        assert m["cross_validation"]["metrics"] == summary["metrics"][model]
+        assert m["calibration"]["temperature"] == summary["calibration"][model]["temperature"]
+        nll = summary["calibration"][model]["nll"]["video"]
+        assert m["calibration"]["applied"] == (nll["after"] < nll["before"])
+        assert (
+            m["settings"]["clean"]
+            == yaml.safe_load((tiny_run / "config/config.yaml").read_text())["clean"]
+        )
+        # Pseudonymous ids of the training cohort never leave the project in a bundle.
+        text = (tiny_run / f"results/bundle/{model}/bundle.json").read_text()
+        for ident in [*sheet["video_id"], *sheet["subject_id"]]:
+            assert ident not in text
+    # A tampered member is refused by name.
+    bad = tiny_run / "tampered"
+    shutil.copytree(tiny_run / "results/bundle/stgcn", bad)
+    (bad / "reference.npz").write_bytes(b"x")
+    with pytest.raises(bundle.BundleError, match="reference.npz does not match"):
+        bundle.load(bad)
+
+
+def test_a_bundle_reproduces_its_final_model_bit_for_bit(tiny_run):
+    """The final model scored through the evaluation's code on a split whose test subject is
+    one training subject, against the bundle's predict path on the same files."""
+    from motorflow import bundle, folds, inference, predict
+    from motorflow.data.table import video_table
+    from motorflow.layout import Layout
+
+    sheet = pd.read_csv(tiny_run / "results/synth/samples.tsv", sep="\t", dtype=str)
+    # A subject outside the reference label: the deviation reference is then the same
+    # whether it is fitted on everyone or on everyone else.
+    subject = sorted(sheet.loc[sheet["label"] == "III", "subject_id"])[0]
+    table = video_table(sheet, ["I", "II", "III", "IV"], tiny_run / "results")
+    final = folds.load_splits(tiny_run / "results/folds/final.tsv")
+    splits = final.assign(role=np.where(final["subject_id"] == subject, "test", "train"))
+    tree = Layout(tiny_run / "results")
+    for model in BUNDLED:
+        expected = inference.predict(
+            model, table, splits, "final", tree.train_dir(model, "final"),
+            tiny_run / f"{model}.tsv", reference_label="I",
+        )  # fmt: skip
+        b = bundle.load(tiny_run / f"results/bundle/{model}.zip")
+        rows = table.videos[table.videos["subject_id"] == subject]
+        probs, why = predict.model_probabilities(b, rows[["video_id", "subject_id", "pose",
+                                                          "features", "curves"]])  # fmt: skip
+        got = pd.DataFrame(probs, index=list(rows["video_id"]))
+        scored = [v for v in rows["video_id"] if v not in why]
+        assert list(expected["video_id"]) == scored, (model, why)
+        want = expected[[f"prob_{c}" for c in ["I", "II", "III", "IV"]]].to_numpy()
+        assert np.array_equal(got.loc[scored].to_numpy(), want), model
+
+
+def test_predict_reports_a_new_recording_and_names_a_bad_one(tiny_run, tmp_path):
+    sheet = pd.read_csv(tiny_run / "results/synth/samples.tsv", sep="\t", dtype=str)
+    video = sheet["video_id"][0]
+    mp4 = tiny_run / f"results/synth/videos/{video}.mp4"
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(mp4.read_bytes()[:2000])
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [str(SNAKEMAKE.with_name("motorflow")), "predict",
+         str(tiny_run / "results/bundle/gait_baseline.zip"), str(mp4), str(broken), "--out",
+         str(out)], capture_output=True, text=True, cwd=tiny_run,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    bad = json.loads((out / "broken/report.json").read_text())
+    assert bad["status"] == "failed" and "broken.mp4" in bad["reason"]
+    assert (out / "broken/report.html").read_text().count("broken.mp4") >= 1
+    report = json.loads((out / f"{video}/report.json").read_text())
+    assert report["status"] == "ok", report["reason"]
+    probs = report["prediction"]["probabilities"]
+    assert sum(probs.values()) == pytest.approx(1.0)
+    # The recording went through the workflow's own settings: the same features as the
+    # features stage gave the same video in the run.
+    stage = pd.read_parquet(tiny_run / f"results/features/{video}.parquet").iloc[0]
+    for col in ("cadence_steps_per_min", "step_length_leg", "knee_rom_deg_left"):
+        assert report["features"][col] == pytest.approx(stage[col], rel=1e-9, nan_ok=True)
+    page = (out / f"{video}/report.html").read_text()
+    ids = set(re.findall(r'<img id="([^"]+)"', page))
+    # Figures drawn from numbers and keypoints only: no frame of the video.
+    assert ids == {"fig-bands", "fig-curves", "fig-preview"}
+    patient = json.loads((out / f"patients/{video}/report.json").read_text())
+    assert patient["visits"][0]["recording_id"] == video
+
+
+SHARED = REPO.parent / "shared" / "data"
+
+
+def test_predict_on_the_shared_real_recordings(tiny_run, tmp_path):
+    """Real recordings nobody here made: a side-view video, a frontal video and a CP child's
+    OpenPose keypoints.  Each report's features equal those of the stage commands run on
+    the same input with the workflow's config; the pages render in headless Chromium."""
+    from test_report import chromium, parse
+
+    inputs = [
+        SHARED / "videos/walk_side_sports2d.mp4",
+        SHARED / "videos/walk_frontal_pose2gait.mp4",
+        SHARED / "keypoints/cp_child_openpose",
+    ]
+    if not all(p.exists() for p in inputs):
+        pytest.skip(f"shared recordings not found under {SHARED}")
+    motorflow = str(SNAKEMAKE.with_name("motorflow"))
+    out = tmp_path / "out"
+    args = [
+        motorflow,
+        "predict",
+        str(tiny_run / "results/bundle/fusion_xattn.zip"),
+        *map(str, inputs),
+    ]
+    proc = subprocess.run([*args, "--out", str(out)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    cfg = str(tiny_run / "config/config.yaml")
+    for src in inputs[::2]:  # the video with MediaPipe, and the keypoints
+        rid = src.name.split(".")[0]
+        report = json.loads((out / rid / "report.json").read_text())
+        assert report["status"] in ("ok", "not scored"), report["reason"]
+        pose = ["--backend", "precomputed"] if src.is_dir() else []
+        for cmd in (
+            ["pose", str(src), str(tmp_path / f"{rid}.pose.npz"), *pose, "--config", cfg],
+            ["clean", str(tmp_path / f"{rid}.pose.npz"), str(tmp_path / f"{rid}.npz"),
+             "--config", cfg],
+            ["features", str(tmp_path / f"{rid}.npz"), str(tmp_path / f"{rid}.parquet"),
+             "--config", cfg, "--video-id", rid],
+        ):  # fmt: skip
+            done = subprocess.run([motorflow, *cmd], capture_output=True, text=True)
+            assert done.returncode in (0, 3), done.stderr
+        stage = pd.read_parquet(tmp_path / f"{rid}.parquet").iloc[0]
+        for col, value in report["features"].items():
+            want = stage[col]
+            assert (value is None and pd.isna(want)) or value == pytest.approx(want, rel=1e-9), col
+        dom = parse(chromium(out / rid / "report.html", tmp_path, "--dump-dom").stdout)
+        ids = {im["id"] for im in dom.images}
+        assert {"fig-bands", "fig-curves", "fig-preview"} <= ids, ids
+        assert len(dom.tables["feature-table"]) == len(report["bands"])
+        if report["status"] == "ok":
+            probs = report["prediction"]["probabilities"]
+            assert sum(probs.values()) == pytest.approx(1.0)
+            assert len(dom.tables["probability-table"]) == 4
+
+
 def test_mlflow_holds_every_run_of_the_parallel_run(tiny_run):
     import json
     import os
@@ -521,7 +700,7 @@ def test_training_param_change_plans_training_and_downstream_only(tiny_run):
     override = write_config(tiny_run, "topk.yaml", {"models": {"fusion_xattn": {"top_k": 10}}})
     jobs = planned(tiny_run, "--configfile", "config/tiny.yaml", override)
     assert "train_stgcn" not in jobs and "train_gait_baseline" not in jobs
-    assert jobs["train_fusion_xattn"] == 3
+    assert jobs["train_fusion_xattn"] == 4
 
 
 def test_too_few_subjects_per_label_stops_before_any_job(tmp_path):

@@ -390,6 +390,20 @@ def cmd_lineage(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    from motorflow import predict
+
+    common = {"fps": args.fps, "height_cm": args.height_cm, "age_months": args.age_months,
+              "subject_id": args.subject}  # fmt: skip
+    overview = predict.run(args.bundle, args.inputs, args.out, html=not args.no_html, **common)
+    failed = 0
+    for rid, rec in overview["recordings"].items():
+        print(f"{rid}: {rec['status']}{': ' + rec['reason'] if rec['reason'] else ''}")
+        failed += rec["status"] == "failed"
+    print(f"reports in {args.out}/<recording>/report.html, patients in {args.out}/patients/")
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from motorflow import export, registry
 
@@ -559,6 +573,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--splits", nargs="+", help="default: the folders of eval/MODEL/")
     p.add_argument("--labels", nargs="+", help="default: the labels in eval/summary.json")
     p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser(
+        "predict", help="apply a model bundle to new recordings → report.json + report.html",
+        description="pose -> clean -> features -> model with the bundle's own settings; per "
+        "recording OUT/<recording>/report.{json,html}, per patient OUT/patients/<subject>/. "
+        "Exit status 1 when a recording failed (its report names the reason).",
+    )  # fmt: skip
+    p.add_argument("bundle", help="results/bundle/<model> folder or its .zip")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="videos, keypoint files, OpenPose folders, folders of those, or a TSV "
+                        "sheet (path, video_id, subject_id, session, date, fps, height_cm, "
+                        "age_months, width, height)")  # fmt: skip
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--fps", type=float, help="frame rate of inputs that state none")
+    p.add_argument("--height-cm", type=float, help="stature (metric gait features)")
+    p.add_argument("--age-months", type=float, help="age (a child's leg length)")
+    p.add_argument("--subject", help="patient id of the inputs (default: each file's name)")
+    p.add_argument("--no-html", action="store_true", help="write report.json only")
+    p.set_defaults(func=cmd_predict)
 
     export.add_parser(sub)
 

@@ -26,6 +26,11 @@ does not matter):
 
 ``label`` in both files is the subject's label, or its labels joined by ``|`` (in sorted
 order) where its recordings carry several.
+
+A third file, ``final.tsv``, has one split, ``final``, with every subject in training and
+none in validation or test: the final models are refitted on it after cross-validation
+(their epochs and regularisation come from the CV runs, not from a validation share), and
+they are never evaluated on it.
 """
 
 from __future__ import annotations
@@ -44,6 +49,8 @@ from motorflow.config import config_from_mapping
 from motorflow.poseio import atomic_path
 
 ROLES = ("train", "val", "test")
+# The split of the final models: everyone trains; its name is no CV split's.
+FINAL = "final"
 SCHEMES = ("kfold", "loso")
 LABEL_SEP = "|"
 
@@ -294,7 +301,7 @@ def check_splits(
             f"{sorted({s for _, s in multi.index})}"
         )
     for name, g in splits.groupby("split"):
-        for role in ("train", "test"):
+        for role in ("train",) if name == FINAL else ("train", "test"):
             if not (g["role"] == role).any():
                 raise FoldError(f"{source}: split {name} has no {role} subjects")
     if subjects is not None:
@@ -307,8 +314,30 @@ def check_splits(
                 )
 
 
-def write_splits(folds: pd.DataFrame, splits: pd.DataFrame, folds_out, splits_out) -> None:
-    for table, out in ((folds, folds_out), (splits, splits_out)):
+def final_split(splits: pd.DataFrame) -> pd.DataFrame:
+    """The final models' split: every subject of the cross-validation splits in training."""
+    subjects = splits.drop_duplicates("subject_id").sort_values("subject_id", kind="stable")
+    out = pd.DataFrame(
+        {
+            "split": FINAL,
+            "repeat": 0,
+            "fold": 0,
+            "subject_id": subjects["subject_id"].to_numpy(),
+            "label": subjects["label"].to_numpy(),
+            "role": "train",
+        }
+    )
+    check_splits(out, source="final split")
+    return out
+
+
+def write_splits(
+    folds: pd.DataFrame, splits: pd.DataFrame, folds_out, splits_out, final_out=None
+) -> None:
+    tables = [(folds, folds_out), (splits, splits_out)]
+    if final_out is not None:
+        tables.append((final_split(splits), final_out))
+    for table, out in tables:
         with atomic_path(out) as tmp:
             table.to_csv(tmp, sep="\t", index=False, lineterminator="\n")
 
@@ -337,7 +366,9 @@ def run(
     folds_out: str | Path,
     splits_out: str | Path,
     source: str = "sample sheet",
+    final_out: str | Path | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Write folds.tsv and splits.tsv (and, given ``final_out``, the final split)."""
     folds, splits = make_splits(samples, cfg, source)
-    write_splits(folds, splits, folds_out, splits_out)
+    write_splits(folds, splits, folds_out, splits_out, final_out)
     return folds, splits

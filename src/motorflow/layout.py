@@ -86,6 +86,10 @@ class Layout:
         return self.root / "folds" / "splits.tsv"
 
     @property
+    def final_splits(self) -> Path:
+        return self.root / "folds" / "final.tsv"
+
+    @property
     def folds(self) -> Path:
         return self.root / "folds" / "folds.tsv"
 
@@ -127,6 +131,15 @@ class Layout:
     def ranking(self, split: str = SPLIT) -> Path:
         """The fold's Grad-CAM keypoint ranking of its ST-GCN (Paper A's fusion reads it)."""
         return self.root / "interpret" / "stgcn" / split / "importance.tsv"
+
+    # Final models' bundles ----------------------------------------------------------------
+    def bundle_dir(self, model: str = MODEL) -> Path:
+        """A final model's bundle: bundle.json, its weights and reference.npz."""
+        return self.root / "bundle" / model
+
+    def bundle_file(self, model: str = MODEL) -> Path:
+        """The same bundle as one file, for sharing."""
+        return self.root / "bundle" / f"{model}.zip"
 
     def glob(self, pattern: Path) -> list[Path]:
         """The existing files that match a path of this layout with ``*`` for a name."""

@@ -116,7 +116,7 @@ def render_summary(
     ]
     page = (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>motorflow run summary: {_e(task)} task</title>\n"
+        f"<title>motorflow run summary: {esc(task)} task</title>\n"
         f"<style>{CSS}</style>\n</head>\n<body>\n" + "\n".join(sections) + "\n</body>\n</html>\n"
     )
     out_html = Path(out_html)
@@ -200,9 +200,9 @@ def _header(
     )
     return (
         "<header>\n<h1>motorflow run summary</h1>\n"
-        f'<p class="note">{_e(tasks.get(task).title)}. Aggregate results only: no video frames or '
+        f'<p class="note">{esc(tasks.get(task).title)}. Aggregate results only: no video frames or '
         "previews are embedded.</p>\n"
-        + _kv_table(rows, table_id="run")
+        + kv_table(rows, table_id="run")
         + '<p class="note">The exact lineage of every result (sha256, rule, inputs, params, '
         "code and package versions) is in <code>results/lineage.json</code>; "
         "<code>motorflow audit</code> checks the files against it.</p>\n"
@@ -224,30 +224,29 @@ def _metrics_section(summary: Mapping, models: Sequence[str]) -> str:
             rate = ev._get(majority, model, level)
             above = math.isfinite(low) and math.isfinite(rate) and low > rate
             cells = [
-                _td(model),
-                _td(level),
-                _td(counts.get(model, {}).get(level, "n/a"), num=True),
+                td(model),
+                td(level),
+                td(counts.get(model, {}).get(level, "n/a"), num=True),
                 *(
                     _stat_td(ev._cell(values.get(name), percent=name in ev.PERCENT_METRICS))
                     for name, _ in shown
                 ),
-                _td(ev._fmt(100 * rate, 1), num=True),
-                _td("yes" if above else "no"),
+                td(ev._fmt(100 * rate, 1), num=True),
+                td("yes" if above else "no"),
             ]
-            body.append(
-                f'<tr data-model="{_e(model)}" data-level="{_e(level)}">' + "".join(cells) + "</tr>"
-            )
+            row = f'<tr data-model="{esc(model)}" data-level="{esc(level)}">'
+            body.append(row + "".join(cells) + "</tr>")
     comparisons = [row for row in summary.get("comparison", []) if row["model"] in models]
     if comparisons:
-        items = "".join(f"<li>{_e(ev.comparison_line(row))}</li>" for row in comparisons)
+        items = "".join(f"<li>{esc(ev.comparison_line(row))}</li>" for row in comparisons)
         paired = (
             f'<ul id="comparisons">{items}</ul>\n<p class="caption">Test: '
-            f"{_e(ev.MCNEMAR_TEST)}; Δaccuracy CI: paired bootstrap over the subjects scored "
+            f"{esc(ev.MCNEMAR_TEST)}; Δaccuracy CI: paired bootstrap over the subjects scored "
             "by both models.</p>"
         )
     else:
         paired = (
-            f'<p id="comparisons">None: the baseline {_e(summary.get("baseline", "?"))} was not '
+            f'<p id="comparisons">None: the baseline {esc(summary.get("baseline", "?"))} was not '
             "evaluated.</p>"
         )
     return (
@@ -263,9 +262,9 @@ def _metrics_section(summary: Mapping, models: Sequence[str]) -> str:
         )
         + ". n: scored videos, visits or subjects. The majority-class rate is the accuracy of "
         "always predicting the most frequent label.</p>\n"
-        + _table(head, body, table_id="metrics-table")
+        + html_table(head, body, table_id="metrics-table")
         + _excluded_note(summary, models)
-        + f"<h3>Paired comparisons with the baseline ({_e(summary.get('baseline', '?'))})</h3>\n"
+        + f"<h3>Paired comparisons with the baseline ({esc(summary.get('baseline', '?'))})</h3>\n"
         + paired
         + "\n</section>"
     )
@@ -276,7 +275,7 @@ def _excluded_note(summary: Mapping, models: Sequence[str]) -> str:
     notes = ev.excluded_notes(summary, models)
     if not notes:
         return ""
-    items = "".join(f"<li>{_e(note)}</li>" for note in notes)
+    items = "".join(f"<li>{esc(note)}</li>" for note in notes)
     return (
         '<p class="caption">A label belongs to a recording (visit): a subject whose visits '
         "carry different labels has no subject-level label and is left out of the subject "
@@ -294,19 +293,19 @@ def _folds_section(results: Path, models: Sequence[str], splits: Sequence[str]) 
             fold = _read_json(path, f"metrics of {model} on {split}")
             subject = fold["subject"]
             body.append(
-                f'<tr data-model="{_e(model)}" data-split="{_e(split)}">'
-                + _td(model)
-                + _td(split)
-                + _td(fold["n_subjects"], num=True)
-                + _td(fold["n_videos"], num=True)
-                + _td(_percent(subject.get("accuracy")), num=True)
-                + _td(_percent(subject.get("macro_f1")), num=True)
+                f'<tr data-model="{esc(model)}" data-split="{esc(split)}">'
+                + td(model)
+                + td(split)
+                + td(fold["n_subjects"], num=True)
+                + td(fold["n_videos"], num=True)
+                + td(_percent(subject.get("accuracy")), num=True)
+                + td(_percent(subject.get("macro_f1")), num=True)
                 + "</tr>"
             )
     return (
         '<section id="folds">\n<h2>Per-fold results (subject level)</h2>\n'
         '<p class="caption">Each split\'s model on its own test subjects.</p>\n'
-        + _table(head, body, table_id="fold-table")
+        + html_table(head, body, table_id="fold-table")
         + "</section>"
     )
 
@@ -339,20 +338,20 @@ def _calibration_section(summary: Mapping, models: Sequence[str]) -> str:
         )
     body = []
     for model, rec in cal.items():
-        cells = [_td(model), _td(_value(rec.get("temperature")), num=True)]
+        cells = [td(model), td(_value(rec.get("temperature")), num=True)]
         for level in ("video", "subject"):
             ece = rec.get("ece", {}).get(level, {})
-            cells += [_td(_percent(ece.get("before")), num=True),
-                      _td(_percent(ece.get("after")), num=True)]  # fmt: skip
+            cells += [td(_percent(ece.get("before")), num=True),
+                      td(_percent(ece.get("after")), num=True)]  # fmt: skip
         body.append("<tr>" + "".join(cells) + "</tr>")
     head = ["model", "temperature", "ECE video, as trained", "ECE video, calibrated",
             "ECE subject, as trained", "ECE subject, calibrated"]  # fmt: skip
     buffer = io.BytesIO()
     plots.reliability_figure(cal, buffer, level="subject")
-    img = _img(buffer.getvalue(), "reliability diagrams, subject level", "fig-reliability")
+    img = img_tag(buffer.getvalue(), "reliability diagrams, subject level", "fig-reliability")
     return (
         '<section id="calibration">\n<h2>Calibration</h2>\n'
-        + _table(head, body, table_id="calibration-table")
+        + html_table(head, body, table_id="calibration-table")
         + f"<figure>{img}<figcaption>Expected calibration error of the top label (10 bins) "
         "on the out-of-fold predictions, as trained and after temperature scaling fitted on "
         "the other test splits of the same repeat (cross-fitted, no leakage); the temperature "
@@ -400,12 +399,12 @@ def _gait_section(results: Path, cohort: pd.DataFrame, labels: Sequence[str]) ->
         label_order=[str(label) for label in labels],
     )
     counts = ", ".join(f"{label}: {n}" for label, n in drawn.items())
-    img = _img(buffer.getvalue(), "cohort gait curves per label", "fig-gait-curves")
+    img = img_tag(buffer.getvalue(), "cohort gait curves per label", "fig-gait-curves")
     return (
         '<section id="features">\n<h2>Gait curves per label</h2>\n'
         f"<figure>{img}<figcaption>Cycle-normalised sagittal hip, knee and ankle angles (0 % "
         "= initial contact): per label, the mean ± 1 SD over videos of each video's mean cycle "
-        f"(both sides). Videos with gait features per label: {_e(counts)}.</figcaption>"
+        f"(both sides). Videos with gait features per label: {esc(counts)}.</figcaption>"
         "</figure>\n</section>"
     )
 
@@ -428,7 +427,7 @@ def _qc_section(qc: pd.DataFrame) -> str:
         ("included by the QC", str(int((~excluded).sum()))),
         ("excluded by the QC", str(int(excluded.sum()))),
     ]
-    parts = [_kv_table(rows, table_id="qc-counts")]
+    parts = [kv_table(rows, table_id="qc-counts")]
     parts.append(_reason_table(reasons, "qc-reasons", "No video was excluded by the QC."))
     if "features_status" in qc:
         failed = qc["features_status"].astype(str) != "ok"
@@ -462,8 +461,8 @@ def _validation_section(results: Path) -> str:
         head = f"{title}: {verdict}, {record.get('n_videos', '?')} videos"
         rows = [(key, _value(value)) for key, value in flat]
         parts.append(
-            f"<details{' open' if len(rows) <= 16 else ''}><summary>{_e(head)}</summary>"
-            + _kv_table(rows, table_id=f"validation-{name}")
+            f"<details{' open' if len(rows) <= 16 else ''}><summary>{esc(head)}</summary>"
+            + kv_table(rows, table_id=f"validation-{name}")
             + "</details>"
         )
     body = "\n".join(parts) or '<p class="note">No validation (not a synthetic cohort).</p>'
@@ -473,24 +472,25 @@ def _validation_section(results: Path) -> str:
 # --------------------------------------------------------------------------- HTML helpers
 
 
-def _e(value: object) -> str:
+# Page pieces, shared with the per-recording reports (motorflow.recording_report).
+def esc(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _td(value: object, *, num: bool = False) -> str:
-    return f'<td class="num">{_e(value)}</td>' if num else f"<td>{_e(value)}</td>"
+def td(value: object, *, num: bool = False) -> str:
+    return f'<td class="num">{esc(value)}</td>' if num else f"<td>{esc(value)}</td>"
 
 
 def _stat_td(text: str) -> str:
     """A "mean ± SD [low, high]" cell that may wrap before the CI only (the table fits)."""
     parts = text.split(" [", 1)
     if len(parts) == 1:
-        return _td(text, num=True)
-    return f'<td class="stat"><span>{_e(parts[0])}</span> <span>[{_e(parts[1])}</span></td>'
+        return td(text, num=True)
+    return f'<td class="stat"><span>{esc(parts[0])}</span> <span>[{esc(parts[1])}</span></td>'
 
 
-def _table(head: Sequence[str], body: Sequence[str], *, table_id: str) -> str:
-    header = "".join(f"<th>{_e(h)}</th>" for h in head)
+def html_table(head: Sequence[str], body: Sequence[str], *, table_id: str) -> str:
+    header = "".join(f"<th>{esc(h)}</th>" for h in head)
     rows = "\n".join(body)
     return (
         f'<table id="{table_id}">\n<thead><tr>{header}</tr></thead>\n'
@@ -498,22 +498,22 @@ def _table(head: Sequence[str], body: Sequence[str], *, table_id: str) -> str:
     )
 
 
-def _kv_table(rows: Sequence[tuple[str, str]], *, table_id: str) -> str:
-    body = "\n".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
+def kv_table(rows: Sequence[tuple[str, str]], *, table_id: str) -> str:
+    body = "\n".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows)
     return f'<table class="kv" id="{table_id}">\n<tbody>\n{body}\n</tbody>\n</table>\n'
 
 
 def _reason_table(reasons: pd.Series, table_id: str, none: str) -> str:
     counts = reasons.fillna("").astype(str).replace("", "(no reason recorded)").value_counts()
     if counts.empty:
-        return f'<p class="caption" id="{table_id}">{_e(none)}</p>'
-    body = [f"<tr>{_td(reason)}{_td(int(n), num=True)}</tr>" for reason, n in counts.items()]
-    return _table(["reason", "videos"], body, table_id=table_id)
+        return f'<p class="caption" id="{table_id}">{esc(none)}</p>'
+    body = [f"<tr>{td(reason)}{td(int(n), num=True)}</tr>" for reason, n in counts.items()]
+    return html_table(["reason", "videos"], body, table_id=table_id)
 
 
-def _img(png: bytes, alt: str, img_id: str) -> str:
+def img_tag(png: bytes, alt: str, img_id: str) -> str:
     data = base64.b64encode(png).decode("ascii")
-    return f'<img id="{_e(img_id)}" alt="{_e(alt)}" src="data:image/png;base64,{data}">'
+    return f'<img id="{esc(img_id)}" alt="{esc(alt)}" src="data:image/png;base64,{data}">'
 
 
 def _figure(path: Path, img_id: str, alt: str, caption: str) -> str:
@@ -523,7 +523,7 @@ def _figure(path: Path, img_id: str, alt: str, caption: str) -> str:
     png = path.read_bytes()
     if not png.startswith(PNG_SIGNATURE):
         raise ValueError(f"{path}: not a PNG image")
-    return f"<figure>{_img(png, alt, img_id)}<figcaption>{_e(caption)}</figcaption></figure>"
+    return f"<figure>{img_tag(png, alt, img_id)}<figcaption>{esc(caption)}</figcaption></figure>"
 
 
 # --------------------------------------------------------------------------- reading

@@ -91,7 +91,7 @@ onsuccess:
 
 wildcard_constraints:
     video_id="|".join(map(re.escape, VIDEOS)) if VIDEOS else "[^/]+",
-    split="|".join(SPLITS),
+    split="|".join([*SPLITS, foldlib.FINAL]),
     model="|".join(registry.NAMES),
 
 # The package files each adapter script runs (the script's import closure), declared as the
@@ -185,6 +185,70 @@ def get_reference_file():
     return [path] if path else []
 
 
+def splits_of(wildcards):
+    """The splits file of a training job: the final split's, or the CV splits'."""
+    final = wildcards.split == foldlib.FINAL
+    return str(RESULTS.final_splits if final else RESULTS.splits)
+
+
+def cv_runs(model=None):
+    """A final model's CV runs (their train.json: the epochs and C it is refitted with);
+    none for a CV split. ``model``: the rule's, else its {model} wildcard."""
+
+    def runs(wildcards):
+        if wildcards.split != foldlib.FINAL:
+            return []
+        name = model or wildcards.model
+        return [str(RESULTS.train_dir(name, s) / "train.json") for s in SPLITS]
+
+    return runs
+
+
+# The models a bundle is built for: those `motorflow predict` can apply to a new recording
+# (pose -> clean -> features; the RGB/flow models would need the video preprocessing too),
+# in the gait task (the infant task's bundles are not built yet).
+BUNDLE_MODELS = (
+    [m for m in MODELS if registry.SPECS[m].family in ("skeleton", "features", "fusion")]
+    if TASK == "gait"
+    else []
+)
+
+
+def bundle_inputs(wildcards):
+    """A bundle's final model: its weights and train.json (and the fusion's keypoints)."""
+    final = RESULTS.train_dir(wildcards.model, foldlib.FINAL)
+    spec = registry.SPECS[wildcards.model]
+    inputs = {
+        "model": str(final / ("model.pkl" if spec.family == "features" else "model.pt")),
+        "info": str(final / "train.json"),
+    }
+    if spec.family == "fusion":
+        inputs["keypoints"] = str(final / "keypoints.json")
+    return inputs
+
+
+def bundle_settings():
+    """The settings a new recording goes through before the model (stored in the bundle)."""
+    return {
+        "pose": config["pose"],
+        "clean": config["clean"],
+        "features": {"gait": config["features"]["gait"]},
+        "reference_label": config["features"]["reference_label"],
+    }
+
+
+def predict_inputs(wildcards):
+    """`snakemake predict`: the sheet of new recordings and the bundle (config predict:)."""
+    chosen = config.get("predict") or {}
+    missing = [k for k in ("sheet", "bundle") if not chosen.get(k)]
+    if missing:
+        raise ValueError(
+            f"snakemake predict needs predict.{' and predict.'.join(missing)}: --config "
+            "'predict={sheet: new.tsv, bundle: results/bundle/<model>.zip}'"
+        )
+    return {"sheet": chosen["sheet"], "bundle": chosen["bundle"]}
+
+
 def predictions_by_model(wildcards):
     """The cohort metrics' inputs: each model's predictions of every split."""
     pattern = str(RESULTS.predictions())
@@ -275,6 +339,7 @@ def get_final_outputs():
         *(["results/metrics.json", "results/mlflow/runs.json"] if MODELS else []),
         *(["results/export/mmaction2.pkl"] if MODELS else []),
         *(["results/report/summary.html"] if MODELS else []),
+        *expand("results/bundle/{model}.zip", model=BUNDLE_MODELS),
     ]
     outs += expand(
         "results/interpret/{model}/importance.png", model=registry.with_importance(MODELS)

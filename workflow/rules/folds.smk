@@ -1,4 +1,5 @@
-# Folds stage: subject-wise, label-stratified cross-validation splits with inner validation.
+# Folds stage: subject-wise, label-stratified cross-validation splits with inner validation,
+# and the final models' split (every subject in training).
 
 
 rule make_folds:
@@ -7,6 +8,7 @@ rule make_folds:
     output:
         folds="results/folds/folds.tsv",
         splits="results/folds/splits.tsv",
+        final="results/folds/final.tsv",
     params:
         subjects=subject_map(),
         labels=label_map(),

@@ -6,7 +6,7 @@
 rule rank_keypoints:
     input:
         model="results/train/stgcn/{split}/model.pt",
-        splits="results/folds/splits.tsv",
+        splits=splits_of,
         poses=model_poses(),
         qc=model_qc(),
         code=CODE["rank_keypoints"],

@@ -1,13 +1,15 @@
-# Training stage: every model on every split (results/train/{model}/{split}/); the Grad-CAM
-# keypoint ranking that feeds Paper A's fusion model is in interpret.smk.
+# Training stage: every model on every split (results/train/{model}/{split}/), and the final
+# model on the `final` split (every subject; epochs and C from the CV runs, `cv`); the
+# Grad-CAM keypoint ranking that feeds Paper A's fusion model is in interpret.smk.
 
 
 rule train_stgcn:
     input:
-        splits="results/folds/splits.tsv",
+        splits=splits_of,
         poses=model_poses(),
         qc=model_qc(),
         code=CODE["train_skeleton"],
+        cv=cv_runs("stgcn"),
     output:
         model="results/train/stgcn/{split}/model.pt",
         history="results/train/stgcn/{split}/history.tsv",
@@ -31,10 +33,11 @@ rule train_stgcn:
 
 use rule train_stgcn as train_two_stream_skeleton with:
     input:
-        splits="results/folds/splits.tsv",
+        splits=splits_of,
         poses=model_poses(),
         qc=model_qc(),
         code=CODE["train_skeleton"],
+        cv=cv_runs("two_stream_skeleton"),
     output:
         model="results/train/two_stream_skeleton/{split}/model.pt",
         history="results/train/two_stream_skeleton/{split}/history.tsv",
@@ -55,10 +58,11 @@ rule train_fusion_xattn:
     input:
         ranking="results/interpret/stgcn/{split}/importance.tsv",
         stgcn="results/train/stgcn/{split}/model.pt",
-        splits="results/folds/splits.tsv",
+        splits=splits_of,
         poses=model_poses(),
         qc=model_qc(),
         code=CODE["train_fusion"],
+        cv=cv_runs("fusion_xattn"),
     output:
         model="results/train/fusion_xattn/{split}/model.pt",
         history="results/train/fusion_xattn/{split}/history.tsv",
@@ -86,11 +90,12 @@ rule train_fusion_xattn:
 
 rule train_gait_baseline:
     input:
-        splits="results/folds/splits.tsv",
+        splits=splits_of,
         tables=expand("results/features/{video_id}.parquet", video_id=VIDEOS),
         curves=expand("results/features/{video_id}.curves.npz", video_id=VIDEOS),
         qc=model_qc(),
         code=CODE["train_feature_baseline"],
+        cv=cv_runs("gait_baseline"),
     output:
         model="results/train/gait_baseline/{split}/model.pkl",
         importance="results/train/gait_baseline/{split}/importance.tsv",
@@ -115,10 +120,11 @@ rule train_gait_baseline:
 
 use rule train_gait_baseline as train_movement_baseline with:
     input:
-        splits="results/folds/splits.tsv",
+        splits=splits_of,
         tables=expand("results/features/{video_id}.parquet", video_id=VIDEOS),
         qc=model_qc(),
         code=CODE["train_feature_baseline"],
+        cv=cv_runs("movement_baseline"),
     output:
         model="results/train/movement_baseline/{split}/model.pkl",
         importance="results/train/movement_baseline/{split}/importance.tsv",
@@ -139,12 +145,13 @@ use rule train_gait_baseline as train_movement_baseline with:
 
 rule train_rgbflow:
     input:
-        splits="results/folds/splits.tsv",
+        splits=splits_of,
         clips=expand("results/align/{video_id}.npz", video_id=VIDEOS),
         flows=expand("results/flow/{video_id}.npz", video_id=VIDEOS),
         poses=model_poses(),
         qc=model_qc(),
         code=CODE["train_rgbflow"],
+        cv=cv_runs(),
     output:
         model="results/train/{model}/{split}/model.pt",
         history="results/train/{model}/{split}/history.tsv",

@@ -15,5 +15,6 @@ with rule_logging(snakemake.log[0]) as log:
         folds.FoldConfig.from_mapping(snakemake.params.cv),
         snakemake.output.folds,
         snakemake.output.splits,
+        final_out=snakemake.output.final,
     )
     log.info("%d subjects in %d splits", len(fold_table), splits["split"].nunique())

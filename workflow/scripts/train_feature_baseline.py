@@ -5,7 +5,7 @@ from pathlib import Path
 from motorflow import folds
 from motorflow.data.table import table_from_rule
 from motorflow.logs import rule_logging
-from motorflow.train import baselines
+from motorflow.train import baselines, refit
 
 with rule_logging(snakemake.log[0]) as log:
     info = baselines.train_feature_baseline(
@@ -14,7 +14,9 @@ with rule_logging(snakemake.log[0]) as log:
         folds.load_splits(snakemake.input.splits),
         snakemake.wildcards.split,
         Path(snakemake.output.model).parent,
-        baselines.BaselineTraining.from_mapping(snakemake.params.net),
+        refit.regularisation(
+            baselines.BaselineTraining.from_mapping(snakemake.params.net), snakemake.input.cv
+        ),
         snakemake.params.reference_label,
         seed=snakemake.params.seed,
     )

@@ -6,7 +6,7 @@ from motorflow import folds
 from motorflow.data.table import table_from_rule
 from motorflow.features import gait as featlib
 from motorflow.logs import rule_logging
-from motorflow.train import fusion
+from motorflow.train import fusion, refit
 from motorflow.train.config import TrainConfig
 
 with rule_logging(snakemake.log[0]) as log:
@@ -15,7 +15,7 @@ with rule_logging(snakemake.log[0]) as log:
         folds.load_splits(snakemake.input.splits),
         snakemake.wildcards.split,
         Path(snakemake.output.model).parent,
-        TrainConfig.from_mapping(snakemake.params.training),
+        refit.epochs(TrainConfig.from_mapping(snakemake.params.training), snakemake.input.cv),
         fusion.FusionTraining.from_mapping(snakemake.params.net),
         snakemake.input.ranking,
         snakemake.input.stgcn,

@@ -5,7 +5,7 @@ from pathlib import Path
 from motorflow import folds, registry
 from motorflow.data.table import table_from_rule
 from motorflow.logs import rule_logging
-from motorflow.train import skeleton
+from motorflow.train import refit, skeleton
 from motorflow.train.config import TrainConfig
 
 with rule_logging(snakemake.log[0]) as log:
@@ -17,7 +17,7 @@ with rule_logging(snakemake.log[0]) as log:
         folds.load_splits(snakemake.input.splits),
         snakemake.wildcards.split,
         Path(snakemake.output.model).parent,
-        TrainConfig.from_mapping(snakemake.params.training),
+        refit.epochs(TrainConfig.from_mapping(snakemake.params.training), snakemake.input.cv),
         net,
     )
     log.info("best epoch %s of %s (%.1f s)", info["best_epoch"], info["epochs_run"],
