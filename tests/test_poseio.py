@@ -179,11 +179,17 @@ def test_posedata_validates_shapes():
     with pytest.raises(PoseFileError):
         PoseData(keypoints=np.zeros((4, N_JOINTS, 2)), fps=30, frame_size=(1, 1), backend="x")
     with pytest.raises(PoseFileError):
-        PoseData(keypoints=np.zeros((4, N_JOINTS, 3)), fps=float("nan"), frame_size=(1, 1),
-                 backend="x")
+        PoseData(
+            keypoints=np.zeros((4, N_JOINTS, 3)), fps=float("nan"), frame_size=(1, 1), backend="x"
+        )
     with pytest.raises(PoseFileError):
-        PoseData(keypoints=np.zeros((4, N_JOINTS, 3)), fps=30, frame_size=(1, 1), backend="x",
-                 imputed=np.zeros((4, N_JOINTS - 1), bool))
+        PoseData(
+            keypoints=np.zeros((4, N_JOINTS, 3)),
+            fps=30,
+            frame_size=(1, 1),
+            backend="x",
+            imputed=np.zeros((4, N_JOINTS - 1), bool),
+        )
 
 
 # ------------------------------------------------------------------------------ atomic_path
@@ -300,9 +306,9 @@ def test_flip_permutation_is_involution_swapping_sides():
     for name, i in INDEX.items():
         if name.startswith("left_"):
             n_left += 1
-            assert JOINT_NAMES[perm[i]] == "right_" + name[len("left_"):]
+            assert JOINT_NAMES[perm[i]] == "right_" + name[len("left_") :]
         elif name.startswith("right_"):
-            assert JOINT_NAMES[perm[i]] == "left_" + name[len("right_"):]
+            assert JOINT_NAMES[perm[i]] == "left_" + name[len("right_") :]
         else:
             assert perm[i] == i
     assert n_left == 10
@@ -334,3 +340,25 @@ def test_body_height_px_synthetic():
     # No usable frame.
     kp[:, INDEX["nose"]] = np.nan
     assert np.isnan(body_height_px(kp))
+
+
+def test_a_failure_record_round_trips_and_the_cleaning_passes_it_on(tmp_path):
+    from motorflow import clean, pose
+
+    missing = tmp_path / "gone.mp4"
+    out = tmp_path / "gone.npz"
+    with pytest.raises(pose.PoseError, match="gone.mp4"):
+        pose.run(missing, out, pose.PoseConfig())
+    assert not out.exists()
+    record = pose.run(missing, out, pose.PoseConfig(), record_failure=True)
+    back = load_pose(out)
+    assert back.n_frames == 0 and back.failure == record.failure
+    assert back.failure.startswith("pose: ") and "gone.mp4" in back.failure
+    qc = clean.run(out, tmp_path / "clean.npz", tmp_path / "qc.json", clean.CleanConfig())
+    assert qc["excluded"] and qc["excluded_stage"] == "pose" and "gone.mp4" in qc["reason"]
+    assert load_pose(tmp_path / "clean.npz").failure == back.failure
+    # A record with frames is not a failure record; nor is a rate missing without one.
+    with pytest.raises(PoseFileError, match="no frames"):
+        PoseData(np.zeros((2, len(back.joint_names), 3)), 30.0, (4, 4), "x", failure="why")
+    with pytest.raises(PoseFileError, match="fps must be positive"):
+        PoseData(np.zeros((0, len(back.joint_names), 3)), float("nan"), (4, 4), "x")

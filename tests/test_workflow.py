@@ -287,7 +287,9 @@ def test_feature_params_rerun_only_what_reads_them(tiny_run):
     )
 
 
-def test_bad_videos_fail_alone_with_keep_going(tiny_run, tmp_path):
+def test_bad_videos_are_excluded_and_the_cohort_completes(tiny_run, tmp_path):
+    from motorflow.poseio import load_pose
+
     wd = copy_workflow(tmp_path / "wf")
     good = sorted((tiny_run / "results/synth/videos").glob("*.mp4"))[:2]
     data = tmp_path / "data"
@@ -311,17 +313,28 @@ def test_bad_videos_fail_alone_with_keep_going(tiny_run, tmp_path):
         sheet, sep="\t", index=False
     )
     cfg = write_config(wd, "mysheet.yaml", sheet_config("config/mysheet.tsv"))
-    proc = smk(wd, "--keep-going", "--configfile", cfg, check=False)
-    assert proc.returncode != 0
+    # A plain run (no --keep-going) completes: the bad recordings are excluded, named.
+    proc = smk(wd, "--configfile", cfg)
+    assert "4 of 6 recordings excluded" in proc.stderr
+    summary = pd.read_csv(wd / "results/qc/summary.tsv", sep="\t").set_index("video_id")
+    table = pd.read_parquet(wd / "results/features/features.parquet").set_index("video_id")
     for vid in ("good0", "good1"):
-        assert (wd / f"results/clean/{vid}.npz").exists()
-        assert (wd / f"results/features/{vid}.parquet").exists()
+        assert not summary.at[vid, "excluded"] and table.at[vid, "status"] == "ok"
     for vid, reason in (("empty", "empty file"), ("notes", "not a readable video"),
                         ("truncated", "truncat"), ("missing", "not found")):  # fmt: skip
-        assert not (wd / f"results/pose/{vid}.npz").exists()
-        log = (wd / f"logs/pose/{vid}.log").read_text()
-        assert f"{vid}.mp4" in log and reason in log, log
+        assert summary.at[vid, "excluded"] and summary.at[vid, "excluded_stage"] == "pose"
+        assert f"{vid}.mp4" in summary.at[vid, "reason"] and reason in summary.at[vid, "reason"]
+        assert table.at[vid, "status"] == "failed" and reason in table.at[vid, "reason"]
+        record = load_pose(wd / f"results/pose/{vid}.npz")
+        assert record.n_frames == 0 and reason in record.failure
+        assert reason in (wd / f"logs/pose/{vid}.log").read_text()
     assert list((wd / "results").rglob("*" + TEMP_SUFFIX)) == []
+    # Who wants exclusions fatal says so; the pose jobs then fail with the reason.
+    strict = write_config(wd, "strict.yaml", {"qc": {"fail_on_exclusion": True}})
+    proc = smk(wd, "--keep-going", "--configfile", cfg, strict, check=False)
+    assert proc.returncode != 0
+    assert "empty file" in (wd / "logs/pose/empty.log").read_text()
+    assert (wd / "results/pose/good0.npz").exists()
 
 
 @pytest.mark.parametrize(

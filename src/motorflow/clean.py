@@ -930,6 +930,7 @@ def clean_pose(pose: PoseData, cfg: CleanConfig) -> tuple[PoseData, dict]:
         "frames_unfiltered": n_unfiltered,
         "notes": notes,
         "excluded": bool(reasons),
+        "excluded_stage": "clean" if reasons else "",
         "reason": "; ".join(reasons),
         "config": asdict(cfg),
     }
@@ -964,10 +965,19 @@ def run(
         if str(in_path) in str(err):
             raise
         raise PoseFileError(f"{in_path}: unreadable pose file ({err})") from err
+    video_id = video_id if video_id is not None else in_path.name.split(".")[0]
+    if pose.failure:
+        # An earlier stage gave no keypoints: passed on as this recording's exclusion.
+        stage, _, why = pose.failure.partition(": ")
+        qc = {"video_id": video_id, "n_frames": 0, "excluded": True, "excluded_stage": stage,
+              "reason": why or pose.failure, "config": asdict(cfg)}  # fmt: skip
+        save_pose(pose, out_path)
+        write_json(qc, qc_path)
+        return qc
     if pose.n_frames == 0:
         raise PoseFileError(f"{in_path}: pose file has zero frames")
     cleaned, qc = clean_pose(pose, cfg)
-    qc["video_id"] = video_id if video_id is not None else in_path.name.split(".")[0]
+    qc["video_id"] = video_id
     save_pose(cleaned, out_path)
     write_json(qc, qc_path)
     return qc

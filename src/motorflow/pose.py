@@ -206,12 +206,34 @@ def run(
     fps: float | None = None,
     frame_size: tuple[int, int] | None = None,
     recording: str | None = None,
+    record_failure: bool = False,
 ) -> PoseData:
     """Estimate (or import) poses for one input and write the pose file atomically.
 
     ``frame_size`` (width, height; the sheet's) is what normalised keypoints (MediaPipe's) are
     scaled by; ``recording`` (the sheet's video_id) picks a skeleton pickle's annotation.
+    ``record_failure``: an input that gives no poses (unreadable, missing, nobody in view,
+    too short) writes a failure record naming the reason instead of raising (the workflow's
+    default: the recording is excluded downstream and the others complete).
     """
+    try:
+        pose = _estimate(input_path, cfg, fps, frame_size, recording)
+    except PoseError as err:
+        if not record_failure:
+            raise
+        log.error("%s", err)
+        pose = PoseData.failed(f"pose: {err}", cfg.backend)
+    save_pose(pose, out_path)
+    return pose
+
+
+def _estimate(
+    input_path: str | os.PathLike,
+    cfg: PoseConfig,
+    fps: float | None,
+    frame_size: tuple[int, int] | None,
+    recording: str | None,
+) -> PoseData:
     input_path = Path(input_path)
     if fps is not None and not (math.isfinite(float(fps)) and float(fps) > 0):
         # Refused before any work: a zero or negative rate would give an invalid pose file.
@@ -230,5 +252,4 @@ def run(
             pose = estimate_video(input_path, cfg, None if fps is None else float(fps))
     except (VideoError, importers.KeypointImportError) as err:
         raise PoseError(str(err)) from err
-    save_pose(pose, out_path)
     return pose

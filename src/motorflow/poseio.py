@@ -9,6 +9,10 @@ A pose file is an ``.npz`` with
 * optional ``imputed`` bool (T, V): frames filled by the cleaning stage
 * optional ``candidates`` float32 (T, P, V, 3): every person detected per frame, unordered,
   when the source saw more than one (the cleaning stage chooses the assessed person)
+* optional ``failure`` str: why the stage that wrote the file could not give keypoints
+  (``"pose: <file>: no person detected …"``).  A failure record has zero frames and no frame
+  rate; every later stage passes it on as an exclusion, so that one bad recording never
+  blocks the cohort's outputs.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ class PoseData:
     imputed: np.ndarray | None = None
     candidates: np.ndarray | None = None
     joint_names: tuple[str, ...] = field(default=JOINT_NAMES)
+    failure: str = ""
 
     def __post_init__(self) -> None:
         kp = np.asarray(self.keypoints, dtype=np.float32)
@@ -66,8 +71,17 @@ class PoseData:
                 raise PoseFileError(
                     f"candidates must be ({kp.shape[0]}, P, {kp.shape[1]}, 3), got {c}"
                 )
-        if not (np.isfinite(self.fps) and self.fps > 0):
+        if self.failure:
+            if kp.shape[0]:
+                raise PoseFileError("a failure record holds no frames")
+        elif not (np.isfinite(self.fps) and self.fps > 0):
             raise PoseFileError(f"fps must be positive, got {self.fps}")
+
+    @classmethod
+    def failed(cls, reason: str, backend: str) -> PoseData:
+        """The record of a recording that gave no keypoints, and why."""
+        return cls(np.zeros((0, N_JOINTS, 3), np.float32), float("nan"), (0, 0), backend,
+                   failure=reason)  # fmt: skip
 
     @property
     def n_frames(self) -> int:
@@ -91,6 +105,8 @@ def save_pose(pose: PoseData, path: str | os.PathLike) -> None:
         arrays["imputed"] = pose.imputed
     if pose.candidates is not None:
         arrays["candidates"] = pose.candidates.astype(np.float32)
+    if pose.failure:
+        arrays["failure"] = np.array(pose.failure)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez_compressed(fh, **arrays)
@@ -114,6 +130,7 @@ def load_pose(path: str | os.PathLike) -> PoseData:
                 imputed=z["imputed"] if "imputed" in z else None,
                 candidates=z["candidates"] if "candidates" in z else None,
                 joint_names=names,
+                failure=str(z["failure"]) if "failure" in z else "",
             )
     except (KeyError, OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
         if isinstance(err, PoseFileError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterable
 
@@ -69,6 +70,19 @@ def summarise(
     with atomic_path(out_path) as tmp:
         table.to_csv(tmp, sep="\t", index=False, float_format="%.4g")
     return table
+
+
+def log_exclusions(summary_path: str | os.PathLike, log: logging.Logger) -> int:
+    """Log how many recordings the QC summary excludes, with stage and reason; the count."""
+    if not os.path.exists(summary_path):
+        return 0
+    table = pd.read_csv(summary_path, sep="\t", dtype={"video_id": str})
+    ex = table[table["excluded"].astype(bool)] if "excluded" in table else table.iloc[:0]
+    stage = ex["excluded_stage"].fillna("") if "excluded_stage" in ex else pd.Series("", ex.index)
+    for vid, st, why in zip(ex["video_id"], stage, ex["reason"], strict=True):
+        log.warning("excluded %s (%s): %s", vid, st or "qc", why)
+    log.warning("%d of %d recordings excluded (%s)", len(ex), len(table), summary_path)
+    return len(ex)
 
 
 def excluded_videos(summary: pd.DataFrame) -> dict[str, str]:

@@ -429,6 +429,15 @@ def _qc_section(qc: pd.DataFrame) -> str:
     ]
     parts = [kv_table(rows, table_id="qc-counts")]
     parts.append(_reason_table(reasons, "qc-reasons", "No video was excluded by the QC."))
+    if excluded.any():
+        stage = qc["excluded_stage"] if "excluded_stage" in qc else pd.Series("", qc.index)
+        body = [
+            f"<tr>{td(v)}{td(st if isinstance(st, str) and st else 'clean')}{td(why)}</tr>"
+            for v, st, why in zip(
+                qc.loc[excluded, "video_id"], stage[excluded], reasons, strict=True
+            )  # fmt: skip
+        ]
+        parts.append(html_table(["video", "stage", "reason"], body, table_id="qc-excluded"))
     if "features_status" in qc:
         failed = qc["features_status"].astype(str) != "ok"
         parts.append(

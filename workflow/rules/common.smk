@@ -84,9 +84,11 @@ onstart:
 # After every successful run: the lineage manifest of results/ (sha256, rule, inputs, params,
 # code and package versions of every file; `motorflow audit` checks files against it).
 onsuccess:
-    from motorflow import lineage
+    from motorflow import lineage, qc
 
     lineage.write_manifest("results/lineage.json")
+    # The run's last word: how many recordings it left out, and why.
+    qc.log_exclusions(RESULTS.qc_summary, logging.getLogger("motorflow"))
 
 
 wildcard_constraints:

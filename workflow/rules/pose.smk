@@ -11,6 +11,8 @@ rule estimate_pose:
         fps=get_fps,
         frame_size=get_frame_size,
         options=config["pose"],
+        # A recording without poses becomes a failure record (excluded downstream).
+        record_failure=not config.get("qc", {}).get("fail_on_exclusion", False),
     log:
         "logs/pose/{video_id}.log",
     benchmark:

@@ -11,4 +11,5 @@ with rule_logging(snakemake.log[0]):
         fps=snakemake.params.fps,
         frame_size=snakemake.params.frame_size,
         recording=snakemake.wildcards.video_id,
+        record_failure=snakemake.params.record_failure,
     )

@@ -79,6 +79,12 @@ def video_accuracy(truth_npz: Path, truth_json: Path, raw_npz: Path, clean_npz: 
     stature = float(info.get("body_height_px") or _body_length_px(truth))
     raw = load_pose(raw_npz).keypoints
     clean = load_pose(clean_npz).keypoints
+    if not len(raw):  # a failure record (the pose stage gave nothing): nobody detected
+        nan = float("nan")
+        return {"video_id": info["video_id"], "view": info.get("view", ""),
+                "second_person": bool(info.get("second_person", False)), "stature_px": stature,
+                "detection_rate": 0.0, "raw_mean_error_pct": nan, "mean_error_pct": nan,
+                "raw_swapped_pct": nan, "swapped_pct": nan, "cleaning_worse": False}  # fmt: skip
     n = min(len(truth), len(raw), len(clean))
     truth, raw, clean = truth[:n], raw[:n], clean[:n]
     return {
@@ -176,5 +182,3 @@ def format_summary(result: dict) -> str:
         f"{'met' if ok['n_worse'] else 'NOT met: ' + ', '.join(result['worse_videos'])}",
     ]
     return "\n".join(lines)
-
-
