@@ -349,6 +349,10 @@ def test_header_qc_and_validation(page):
     qc_rows = {cells[0]: cells[1] for _, cells in doc.tables["qc-counts"]}
     assert qc_rows == {"videos": "24", "included by the QC": "23", "excluded by the QC": "1"}
     assert [c for _, c in doc.tables["qc-reasons"]] == [["detection rate 0.41 < 0.5", "1"]]
+    # Every excluded recording by name, with its stage (a summary without the column: clean).
+    assert [c for _, c in doc.tables["qc-excluded"]] == [
+        [EXCLUDED, "clean", "detection rate 0.41 < 0.5"]
+    ]
     assert sorted(c[0] for _, c in doc.tables["feature-reasons"]) == [
         "excluded by the cleaning QC",
         "no complete gait cycle",
