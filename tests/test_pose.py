@@ -234,3 +234,54 @@ def test_a_container_without_a_frame_rate_needs_one_given(tmp_path, monkeypatch)
     with pytest.raises(pose.PoseError, match=r"no_rate\.mp4: the container states no frame rate"):
         pose.run(path, tmp_path / "out.npz", pose.PoseConfig(max_people=1))
     assert not (tmp_path / "out.npz").exists()
+
+
+def test_frame_slots_follow_the_timestamps():
+    t = [i / 30 for i in range(10)] + [i / 30 for i in range(13, 20)]  # frames 10-12 dropped
+    slots, rate, notes = pose.frame_slots(t, 30.0)
+    assert list(slots) == [*range(10), *range(13, 20)] and rate == 30.0
+    assert notes == [
+        "3 dropped frames in 1 gaps (from the timestamps): kept as missing frames, so that "
+        "time stays true"
+    ]
+    # A stated rate the timestamps contradict gives way to theirs, unless the user gave it.
+    even = [i / 30 for i in range(20)]
+    slots, rate, notes = pose.frame_slots(even, 25.0)
+    assert rate == pytest.approx(30.0) and list(slots) == list(range(20))
+    assert "states 25 fps, its timestamps 30 fps" in notes[0]
+    _, rate, notes = pose.frame_slots(even, 25.0, given=True)
+    assert rate == 25.0 and "the given rate is used" in notes[0]
+    # No usable timestamps: evenly spaced, as before.
+    assert list(pose.frame_slots([None] * 5, 30.0)[0]) == list(range(5))
+    assert "do not increase" in pose.frame_slots([0.0, 0.0, 0.1], 30.0)[2][0]
+
+
+def test_dropped_frames_stay_missing_in_the_pose_file(tmp_path, rendered):
+    import av
+
+    from motorflow.video import iter_frames
+
+    src = rendered["truth"].with_suffix(".mp4")
+    frames = list(iter_frames(src, rgb=True))
+    gap = range(40, 46)
+    path = tmp_path / "dropped.mp4"
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=30)
+        s.width, s.height, s.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        for i, f in enumerate(frames):
+            if i in gap:
+                continue  # a phone that drops frames keeps the others' times
+            vf = av.VideoFrame.from_ndarray(f, format="rgb24")
+            vf.pts = i
+            for pkt in s.encode(vf):
+                c.mux(pkt)
+        for pkt in s.encode():
+            c.mux(pkt)
+    out = pose.run(path, tmp_path / "dropped.npz", pose.PoseConfig(max_people=2))
+    assert out.n_frames == len(frames) and out.fps == pytest.approx(30.0)
+    assert np.isnan(out.keypoints[list(gap), :, 0]).all()
+    assert np.isfinite(out.keypoints[gap.stop : gap.stop + 5, :, 0]).any(axis=1).all()
+    assert any("6 dropped frames in 1 gaps" in n for n in out.notes)
+    qc = clean.run(tmp_path / "dropped.npz", tmp_path / "c.npz", tmp_path / "qc.json",
+                   clean.CleanConfig())  # fmt: skip
+    assert any("6 dropped frames" in n for n in qc["notes"])

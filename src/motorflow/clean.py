@@ -978,6 +978,7 @@ def run(
         raise PoseFileError(f"{in_path}: pose file has zero frames")
     cleaned, qc = clean_pose(pose, cfg)
     qc["video_id"] = video_id
+    qc["notes"] = [*pose.notes, *qc.get("notes", [])]  # what the pose stage noticed, first
     save_pose(cleaned, out_path)
     write_json(qc, qc_path)
     return qc

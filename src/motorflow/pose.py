@@ -166,10 +166,14 @@ def estimate_video(path: str | os.PathLike, cfg: PoseConfig, fps: float | None =
                 "or motorflow pose --fps)"
             )
         fps = info.fps
+        given = False
+    else:
+        given = True
     frames: list[np.ndarray] = []
+    times: list[float | None] = []
     t0 = time.perf_counter()
     with MediaPipeTracker(cfg) as tracker:
-        for i, frame in enumerate(iter_frames(path, rgb=True)):
+        for i, frame in enumerate(iter_frames(path, rgb=True, times=times)):
             frames.append(tracker.process(frame))
             if cfg.progress_every and (i + 1) % cfg.progress_every == 0:
                 el = time.perf_counter() - t0
@@ -178,6 +182,13 @@ def estimate_video(path: str | os.PathLike, cfg: PoseConfig, fps: float | None =
     n = len(cands)
     if n < cfg.min_frames:
         raise PoseError(f"{path}: too short, {n} frames < min_frames {cfg.min_frames}")
+    slots, fps, notes = frame_slots(times, fps, given)
+    for note in notes:
+        log.warning("%s: %s", path, note)
+    if slots[-1] + 1 > n:  # dropped frames: missing frames in their place, time stays true
+        full = np.full((slots[-1] + 1, *cands.shape[1:]), np.nan, np.float32)
+        full[slots] = cands
+        cands = full
     detected = np.isfinite(cands[..., 0]).any(axis=(1, 2))
     if detected.mean() < cfg.min_detected_fraction:
         raise PoseError(f"{path}: no person detected ({detected.sum()} of {n} frames have anybody)")
@@ -196,7 +207,49 @@ def estimate_video(path: str | os.PathLike, cfg: PoseConfig, fps: float | None =
         backend="mediapipe",
         backend_version=_mediapipe_version(),
         candidates=cands if multi else None,
+        notes=tuple(notes),
     )
+
+
+def frame_slots(
+    times: list[float | None], fps: float, given: bool = False
+) -> tuple[np.ndarray, float, list[str]]:
+    """Each decoded frame's slot on an evenly spaced timeline, the rate, and what was noticed.
+
+    A stream's timestamps are the truth about time: frames a phone dropped leave gaps (the
+    frames around them are not neighbours), and a stated rate the timestamps contradict
+    (more than 5 %) is replaced by theirs, unless the rate was ``given`` by the user (then it
+    is kept and the disagreement noted).  Without usable timestamps the frames are taken as
+    evenly spaced at ``fps``.
+    """
+    n = len(times)
+    identity = np.arange(n)
+    if n < 2 or any(t is None for t in times):
+        return identity, fps, []
+    t = np.asarray(times, dtype=float)
+    dt = np.diff(t)
+    if not (dt > 0).all():
+        return identity, fps, ["the timestamps do not increase: frames taken as evenly spaced"]
+    notes, rate = [], fps
+    measured = 1.0 / float(np.median(dt))
+    if abs(measured - fps) > 0.05 * fps:
+        if given:
+            notes.append(f"the given {fps:.4g} fps differs from the timestamps' {measured:.4g} "
+                         "fps; the given rate is used")  # fmt: skip
+        else:
+            notes.append(f"the container states {fps:.4g} fps, its timestamps {measured:.4g} "
+                         "fps: the timestamps' rate is used")  # fmt: skip
+            rate = measured
+    slots = np.rint((t - t[0]) * rate).astype(int)
+    if (np.diff(slots) < 1).any():  # jitter of more than half a frame: no reliable slots
+        notes.append("irregular timestamps: frames taken as evenly spaced")
+        return identity, rate, notes
+    dropped = int(slots[-1] + 1 - n)
+    if dropped:
+        gaps = int((np.diff(slots) > 1).sum())
+        notes.append(f"{dropped} dropped frames in {gaps} gaps (from the timestamps): kept as "
+                     "missing frames, so that time stays true")  # fmt: skip
+    return slots, rate, notes
 
 
 def run(

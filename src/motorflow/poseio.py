@@ -9,6 +9,8 @@ A pose file is an ``.npz`` with
 * optional ``imputed`` bool (T, V): frames filled by the cleaning stage
 * optional ``candidates`` float32 (T, P, V, 3): every person detected per frame, unordered,
   when the source saw more than one (the cleaning stage chooses the assessed person)
+* optional ``notes`` str (N,): what the pose stage noticed (dropped frames, a stated frame
+  rate the timestamps contradict)
 * optional ``failure`` str: why the stage that wrote the file could not give keypoints
   (``"pose: <file>: no person detected …"``).  A failure record has zero frames and no frame
   rate; every later stage passes it on as an exclusion, so that one bad recording never
@@ -52,6 +54,9 @@ class PoseData:
     candidates: np.ndarray | None = None
     joint_names: tuple[str, ...] = field(default=JOINT_NAMES)
     failure: str = ""
+    # What the stage that wrote the file noticed about the recording (dropped frames, a frame
+    # rate the timestamps contradict); the cleaning stage's QC record carries them on.
+    notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         kp = np.asarray(self.keypoints, dtype=np.float32)
@@ -107,6 +112,8 @@ def save_pose(pose: PoseData, path: str | os.PathLike) -> None:
         arrays["candidates"] = pose.candidates.astype(np.float32)
     if pose.failure:
         arrays["failure"] = np.array(pose.failure)
+    if pose.notes:
+        arrays["notes"] = np.array(list(pose.notes))
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez_compressed(fh, **arrays)
@@ -131,6 +138,7 @@ def load_pose(path: str | os.PathLike) -> PoseData:
                 candidates=z["candidates"] if "candidates" in z else None,
                 joint_names=names,
                 failure=str(z["failure"]) if "failure" in z else "",
+                notes=tuple(str(n) for n in z["notes"]) if "notes" in z else (),
             )
     except (KeyError, OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
         if isinstance(err, PoseFileError):

@@ -79,11 +79,15 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         )
 
 
-def iter_frames(path: str | os.PathLike, rgb: bool = False) -> Iterator[np.ndarray]:
+def iter_frames(
+    path: str | os.PathLike, rgb: bool = False, times: list | None = None
+) -> Iterator[np.ndarray]:
     """Yield decoded frames (H, W, 3) uint8, BGR by default (OpenCV's order).
 
     A stream that breaks off mid-way (truncated or corrupt file) raises VideoError after the
     frames that did decode, so callers never mistake a damaged file for a short one.
+    ``times``: a list that receives each frame's presentation time (s; None where the stream
+    has none), so that callers can find dropped frames.
     """
     fmt = "rgb24" if rgb else "bgr24"
     with _open(path) as c:
@@ -94,6 +98,8 @@ def iter_frames(path: str | os.PathLike, rgb: bool = False) -> Iterator[np.ndarr
         try:
             for frame in c.decode(stream):
                 n += 1
+                if times is not None:
+                    times.append(frame.time)
                 if frame.time is not None:
                     first_t = frame.time if first_t is None else first_t
                     last_t = frame.time
