@@ -736,3 +736,22 @@ def test_alternation_leaves_a_step_to_gait_alone():
     states, relabelled = clean.alternation_states(kp, np.zeros(len(kp), bool), pose.fps,
                                                   clean.body_scale(kp[..., :2], pose.fps))
     assert relabelled == 0 and not states.any()
+
+
+def test_a_spliced_walk_keeps_its_longest_piece_and_says_so():
+    walk = walker(duration_s=4.0)
+    spliced = np.concatenate([walk[:90], walk[:30]])  # looped back to the start
+    cleaned, qc = clean_pose(as_pose(spliced), CleanConfig())
+    assert np.isfinite(cleaned.keypoints[:90, :, 0]).all()
+    assert np.isnan(cleaned.keypoints[90:, :, 0]).all()
+    assert any("spliced recording: the body jumps at 3.00 s" in n for n in qc["notes"])
+    # A one-frame detector glitch is not a splice: the walk stays whole, the glitch goes.
+    glitch = walk.copy()
+    glitch[50, :, 0] += 400.0
+    cleaned, qc = clean_pose(as_pose(glitch), CleanConfig())
+    assert not any("spliced" in n for n in qc["notes"])
+    assert np.isfinite(cleaned.keypoints[:, :, 0]).all()  # the frame is filled again
+    assert abs(cleaned.keypoints[50, 0, 0] - walk[50, 0, 0]) < 5.0
+    # A continuous walk, even a fast one, is left alone.
+    _, qc = clean_pose(as_pose(walker(stride_hz=1.6)), CleanConfig())
+    assert not any("spliced" in n or "glitch" in n for n in qc["notes"])

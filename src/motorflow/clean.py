@@ -848,6 +848,59 @@ def lowpass(
 # =============================================================================================
 
 
+# A splice (a looped or cut-together recording) moves the whole body further between two
+# frames than anybody walks or runs: the mid-hip jumps by more than this many trunk lengths
+# per frame (walking: ~0.1; a sprint ~0.3).  A piece between two jumps shorter than
+# _GLITCH_S is a detector glitch (the body returns), not a splice.
+_SPLICE_TRUNKS_PER_FRAME = 1.0
+_GLITCH_S = 0.2
+
+
+def cut_splices(kp: np.ndarray, fps: float) -> tuple[np.ndarray, list[str]]:
+    """Keep the longest continuous piece of a spliced recording (others set missing).
+
+    Continuity is the mid-hip's path, scaled by the median trunk length (mid-shoulder to
+    mid-hip); a jump is measured per frame across missing frames.  Returns the keypoints and
+    a note for each splice found (none for one continuous recording)."""
+    with _quiet_nan():
+        hip = np.nanmean(kp[:, [INDEX["left_hip"], INDEX["right_hip"]], :2], axis=1)
+        sho = np.nanmean(kp[:, [INDEX["left_shoulder"], INDEX["right_shoulder"]], :2], axis=1)
+        trunk = float(np.nanmedian(np.linalg.norm(sho - hip, axis=1)))
+    seen = np.flatnonzero(np.isfinite(hip).all(1))
+    if len(seen) < 3 or not np.isfinite(trunk) or trunk <= 0:
+        return kp, []
+
+    def pieces(frames: np.ndarray) -> list[np.ndarray]:
+        step = np.linalg.norm(np.diff(hip[frames], axis=0), axis=1) / np.diff(frames)
+        cuts = np.flatnonzero(step > _SPLICE_TRUNKS_PER_FRAME * trunk) + 1
+        return np.split(frames, cuts)
+
+    parts = pieces(seen)
+    if len(parts) == 1:
+        return kp, []
+    # Glitches first: short pieces are dropped, and the rest is checked again.
+    glitch = max(1, int(round(_GLITCH_S * fps)))
+    kept = np.concatenate([p for p in parts if len(p) > glitch] or [seen[:0]])
+    dropped = np.setdiff1d(seen, kept)
+    out = kp.copy()
+    notes = []
+    if len(dropped):
+        out[dropped] = (np.nan, np.nan, 0.0)
+        notes.append(f"{len(dropped)} frames where the body jumped away and back (detector "
+                     "glitch) set missing")  # fmt: skip
+    parts = pieces(kept) if len(kept) >= 2 else [kept]
+    if len(parts) > 1:
+        longest = max(parts, key=len)
+        for p in parts:
+            if p is not longest:
+                out[p[0] : p[-1] + 1] = (np.nan, np.nan, 0.0)
+        at = ", ".join(f"{p[0] / fps:.2f} s" for p in parts[1:])
+        span = f"{longest[0] / fps:.2f}-{longest[-1] / fps:.2f} s"
+        notes.append(f"spliced recording: the body jumps at {at}; the longest continuous "
+                     f"piece ({span}) is kept")  # fmt: skip
+    return out, notes
+
+
 def _core_detected(kp: np.ndarray) -> np.ndarray:
     """Frames with at least half of the core joints present."""
     present = np.isfinite(kp[:, list(CORE_JOINTS), :2]).all(-1).sum(1)
@@ -890,6 +943,8 @@ def clean_pose(pose: PoseData, cfg: CleanConfig) -> tuple[PoseData, dict]:
     with _quiet_nan():
         missing = ~np.isfinite(kp[..., :2]).all(-1) | ~(kp[..., 2] >= cfg.min_confidence)
     kp[missing] = (np.nan, np.nan, 0.0)
+    # 2b. A spliced (looped) recording: only its longest continuous piece is one walk.
+    kp, splice_notes = cut_splices(kp, fps)
     detected = _core_detected(kp)
 
     # 3. Swaps before gap filling: interpolating between wrongly labelled samples would
@@ -928,7 +983,7 @@ def clean_pose(pose: PoseData, cfg: CleanConfig) -> tuple[PoseData, dict]:
         **person,
         "lowpass_hz_used": round(cutoff_used, 4),
         "frames_unfiltered": n_unfiltered,
-        "notes": notes,
+        "notes": [*splice_notes, *notes],
         "excluded": bool(reasons),
         "excluded_stage": "clean" if reasons else "",
         "reason": "; ".join(reasons),
