@@ -1150,3 +1150,17 @@ def test_real_mediapipe_clinic_walks(name, rows, dropped, seconds):
     assert (0 < np.nanmedian(hips[:, 0]) < W) and (0 < np.nanmedian(hips[:, 1]) < H)
     with pytest.raises(KeypointImportError, match=f"clinic_walk_{name}.csv.*frame size"):
         load_keypoints(path)
+
+
+def test_an_assumed_frame_rate_is_noted_and_reaches_the_qc(tmp_path):
+    from motorflow import clean, pose
+
+    for frame in range(40):
+        write_openpose(tmp_path, frame, [distinct(25, shift=frame)])
+    guessed = load_keypoints(tmp_path)
+    assert guessed.fps == 30.0 and "30 fps assumed" in guessed.notes[0]
+    assert load_keypoints(tmp_path, fps=25.0).notes == ()
+    pose.run(tmp_path, tmp_path / "p.npz", pose.PoseConfig(backend="precomputed"))
+    qc = clean.run(tmp_path / "p.npz", tmp_path / "c.npz", tmp_path / "qc.json",
+                   clean.CleanConfig())  # fmt: skip
+    assert any("30 fps assumed" in n for n in qc["notes"])

@@ -68,6 +68,19 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_FPS = 30.0
+
+
+def _rate(path: Path, *known: float | None) -> tuple[float, tuple[str, ...]]:
+    """The first known frame rate (the sheet's, the timestamps', the file's), else the
+    default with a note saying it was assumed (a guessed rate scales every temporal
+    feature: it must show in QC)."""
+    for fps in known:
+        if fps:
+            return float(fps), ()
+    note = (f"no frame rate in the file: {DEFAULT_FPS:g} fps assumed; give the recording's "
+            "(sheet column fps, or --fps)")  # fmt: skip
+    log.warning("%s: %s", path, note)
+    return DEFAULT_FPS, (note,)
 BACKEND = "precomputed"
 
 
@@ -316,9 +329,11 @@ def _build(
     score = cand[..., 2].mean(axis=-1)
     best = np.argmax(score, axis=1)
     keypoints = cand[np.arange(len(frames)), best]
+    rate, notes = _rate(path, fps)
     return PoseData(
         keypoints=keypoints,
-        fps=fps or DEFAULT_FPS,
+        fps=rate,
+        notes=notes,
         frame_size=_frame_size(path, cand[..., :2], frame_size, size_hint),
         backend=BACKEND,
         backend_version=f"{tool}-{layout_name}-{fmt}",
@@ -627,9 +642,11 @@ def _load_joint_csv(path: Path, fps, frame_size) -> PoseData:
     if filled.any():
         imputed = np.zeros(keypoints.shape[:2], dtype=bool)
         imputed[rows] = filled
+    rate, notes = _rate(path, fps, time_fps, _constant(df, "fps"))
     return PoseData(
         keypoints=keypoints,
-        fps=fps or time_fps or _constant(df, "fps") or DEFAULT_FPS,
+        fps=rate,
+        notes=notes,
         frame_size=_frame_size(path, keypoints[..., :2], frame_size, _csv_size(df)),
         backend=BACKEND,
         backend_version="keypoints-csv",
@@ -689,9 +706,11 @@ def _load_skeleton_csv(
         size = _frame_size(path, keypoints[..., :2], frame_size, _csv_size(df))
         version = "kinect-csv-2d" + ("-yflip" if flipped else "")
     log.info("%s: Kinect skeleton CSV (%s), %d joints mapped", path, version, len(known))
+    rate, notes = _rate(path, fps, time_fps, _constant(df, "fps"))
     return PoseData(
         keypoints=keypoints,
-        fps=fps or time_fps or _constant(df, "fps") or DEFAULT_FPS,
+        fps=rate,
+        notes=notes,
         frame_size=size,
         backend=BACKEND,
         backend_version=version,
