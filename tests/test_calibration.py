@@ -82,3 +82,38 @@ def test_summarise_reports_before_and_cross_fitted_after():
     assert out["ece"]["video"]["after"] < out["ece"]["video"]["before"]
     assert out["temperature"] > 1.5
     assert sum(b["n"] for b in out["reliability"]["subject"]["after"]) == 200
+
+
+def _rows(probs, y, labels, n_splits=5):
+    rows = pd.DataFrame(probs, columns=[f"prob_{c}" for c in labels])
+    rows["label"] = [labels[i] for i in y]
+    rows["subject_id"] = [f"s{i}" for i in range(len(y))]
+    rows["split"] = [f"fold{i % n_splits}" for i in range(len(y))]
+    rows["repeat"] = 0
+    return rows
+
+
+def test_isotonic_maps_are_chosen_only_with_enough_data_and_a_lower_nll():
+    # Confidence that means a step: 40 % correct below 0.75, 97 % above (no temperature
+    # gives a step; a monotone map of each class's probability does, given enough data).
+    rng = np.random.default_rng(5)
+    n, labels = 1500, ["a", "b", "c"]
+    top = rng.uniform(0.4, 0.95, n)
+    y_top = rng.random(n) < np.where(top > 0.75, 0.97, 0.4)
+    pred = rng.integers(0, 3, n)
+    probs = np.full((n, 3), 0.0)
+    probs[np.arange(n), pred] = top
+    for i in range(n):
+        others = [k for k in range(3) if k != pred[i]]
+        probs[i, others] = (1 - top[i]) / 2
+    y = np.where(y_top, pred, (pred + rng.integers(1, 3, n)) % 3)
+    out = cal.summarise(_rows(probs, y, labels), labels)
+    assert set(out["candidates"]) == {"temperature", "isotonic"}
+    assert out["method"] == "isotonic" and out["map"]["method"] == "isotonic"
+    assert out["candidates"]["isotonic"] < out["candidates"]["temperature"]
+    mapped = cal.apply_map(out["map"], probs)
+    assert np.allclose(mapped.sum(1), 1.0) and cal.nll(mapped, y) < cal.nll(probs, y)
+    # 20 predictions per class: temperature scaling only.
+    few = cal.summarise(_rows(probs[:60], y[:60], labels), labels)
+    assert set(few["candidates"]) == {"temperature"} and few["method"] == "temperature"
+    assert few["map"] == {"method": "temperature", "temperature": few["temperature"]}

@@ -327,7 +327,8 @@ def test_calibration_table_shows_the_summarys_ece(run, page):
         assert cells[1] == f"{rec['temperature']:.4g}"
         ece = rec["ece"]
         expected = [ece[lv][k] for lv in ("video", "subject") for k in ("before", "after")]
-        assert cells[2:] == [fmt(100 * v, 1) for v in expected]
+        assert cells[2:6] == [fmt(100 * v, 1) for v in expected]
+        assert cells[6] == rec["method"]
 
 
 def test_page_references_no_external_resource(page):

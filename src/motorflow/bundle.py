@@ -8,8 +8,9 @@ three as one file for sharing:
   through (pose, clean, features, with the deviation reference label), what the final model
   was refitted with (subjects, videos per label, epochs or ``C``), the sha256 of its training
   data, the cross-validated metrics it was validated with (mean over splits and the subject
-  bootstrap CI), the calibration (a temperature fitted on the out-of-fold predictions, and
-  whether it is applied: only where it lowered the cross-fitted NLL), the training cohort's
+  bootstrap CI), the calibration (the map fitted on the out-of-fold predictions: a
+  temperature, or isotonic maps where enough predictions; applied only where it lowered the
+  cross-fitted NLL), the training cohort's
   band of every gait feature per label, the out-of-distribution statistics, the motorflow
   version and git commit, and the sha256 of the other members;
 * the weights: ``model.pt`` (a self-describing torch checkpoint) or ``model.pkl`` (the
@@ -218,9 +219,11 @@ def _calibration(summary: Mapping, model: str) -> dict:
         if np.isfinite(before) and np.isfinite(after)
         else "no out-of-fold predictions"
     )
+    temperature = float(cal.get("temperature", 1.0))
     return {
         "method": cal.get("method", "temperature"),
-        "temperature": float(cal.get("temperature", 1.0)),
+        "map": cal.get("map") or {"method": "temperature", "temperature": temperature},
+        "temperature": temperature,
         "applied": applied,
         "reason": reason + ("" if applied else ": not applied (it did not lower the NLL)"),
         "ece": cal.get("ece", {}),

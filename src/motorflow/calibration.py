@@ -4,8 +4,10 @@ A model's softmax is usually over-confident on a cohort of a few dozen subjects;
 reading "level II, 90 %" must be able to trust the 90 %.  One temperature ``T`` per model
 divides the log-probabilities (Guo et al. 2017, "On calibration of modern neural
 networks"): it keeps the predicted class and changes only the confidence, so one parameter
-can be fitted on the few out-of-fold predictions a cross-validation gives.  (Isotonic or
-per-class maps need hundreds of predictions per class; this cohort has 16.)
+can be fitted on the few out-of-fold predictions a cross-validation gives.  Where every
+class has at least ``ISOTONIC_MIN_PER_CLASS`` predictions, per-class isotonic maps
+(renormalised; Zadrozny & Elkan 2002) are tried too, and the method with the lower
+cross-fitted NLL is chosen; with fewer the monotone maps would follow the noise.
 
 The calibration is judged without leakage: the "after" figures are *cross-fitted*, the
 predictions of each test split scaled by a temperature fitted on the other splits' test
@@ -29,6 +31,37 @@ from scipy.special import log_softmax
 
 _LOG_T_BOUNDS = (-3.0, 3.0)  # T in [0.05, 20]
 _EPS = 1e-12
+ISOTONIC_MIN_PER_CLASS = 50
+METHODS = ("temperature", "isotonic")
+
+
+def fit_map(method: str, probs: np.ndarray, y: np.ndarray) -> dict:
+    """A calibration map (plain values: it is stored in bundles) fitted on ``probs``, ``y``."""
+    if method == "temperature":
+        return {"method": method, "temperature": fit_temperature(probs, y)}
+    if method == "isotonic":
+        from sklearn.isotonic import IsotonicRegression
+
+        maps = []
+        for k in range(probs.shape[1]):
+            iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
+            iso.fit(probs[:, k], (y == k).astype(float))
+            maps.append({"x": iso.X_thresholds_.tolist(), "y": iso.y_thresholds_.tolist()})
+        return {"method": method, "classes": maps}
+    raise ValueError(f"unknown calibration method {method!r}; known: {', '.join(METHODS)}")
+
+
+def apply_map(cal: dict, probs: np.ndarray) -> np.ndarray:
+    """``probs`` (N, K) through a map of :func:`fit_map` (rows renormalised)."""
+    probs = np.asarray(probs, dtype=float)
+    if cal["method"] == "temperature":
+        return apply_temperature(probs, cal["temperature"])
+    out = np.stack(
+        [np.interp(probs[:, k], m["x"], m["y"]) for k, m in enumerate(cal["classes"])], axis=1
+    )
+    total = out.sum(axis=1, keepdims=True)
+    # A row every map sends to 0 keeps the model's own probabilities.
+    return np.where(total > _EPS, out / np.where(total > _EPS, total, 1.0), probs)
 
 
 def _log_probs(probs: np.ndarray) -> np.ndarray:
@@ -90,11 +123,16 @@ def ece(probs: np.ndarray, y: np.ndarray, n_bins: int = 10) -> float:
 
 
 def cross_fitted(
-    probs: np.ndarray, y: np.ndarray, groups: Sequence, repeats: Sequence | None = None
+    probs: np.ndarray,
+    y: np.ndarray,
+    groups: Sequence,
+    repeats: Sequence | None = None,
+    method: str = "temperature",
 ) -> tuple[np.ndarray, list[dict]]:
-    """Each group's (test split's) probabilities scaled by a temperature fitted on the other
-    groups of its repeat.  Returns the scaled (N, K) probabilities and one record per
-    (repeat, group) with its temperature and the number of predictions it was fitted on."""
+    """Each group's (test split's) probabilities through a map fitted on the other groups of
+    its repeat.  Returns the calibrated (N, K) probabilities and one record per (repeat,
+    group) with its map's temperature (temperature scaling) and the number of predictions
+    it was fitted on."""
     probs, y = np.asarray(probs, dtype=float), np.asarray(y, dtype=int)
     groups = np.asarray(groups)
     repeats = np.zeros(len(y), dtype=int) if repeats is None else np.asarray(repeats)
@@ -105,10 +143,11 @@ def cross_fitted(
         for g in np.unique(groups[in_rep]):
             test = in_rep & (groups == g)
             train = in_rep & (groups != g)
-            t = fit_temperature(probs[train], y[train])
-            out[test] = apply_temperature(probs[test], t)
-            fits.append({"repeat": rep.item(),
-                         "split": str(g), "temperature": t, "n_fit": int(train.sum())})  # fmt: skip
+            cal = fit_map(method, probs[train], y[train])
+            out[test] = apply_map(cal, probs[test])
+            t, n_fit = cal.get("temperature"), int(train.sum())
+            fits.append({"repeat": rep.item(), "split": str(g), "method": method,
+                         "temperature": t, "n_fit": n_fit})  # fmt: skip
     return out, fits
 
 
@@ -139,10 +178,13 @@ def summarise(
     """Calibration of one model's pooled out-of-fold predictions (video rows with ``label``,
     ``prob_<label>``, ``split``, ``repeat``, ``unit``).
 
-    Temperatures are fitted on video predictions; the ECE is reported for videos and, with
-    each unit's (subject's) videos averaged as the evaluation does, for subjects: before,
-    and after cross-fitted scaling.  ``temperature`` is the one fitted on all predictions
-    (what a final model would ship with).
+    Maps are fitted on video predictions; the ECE is reported for videos and, with each
+    unit's (subject's) videos averaged as the evaluation does, for subjects: before, and
+    after cross-fitted calibration.  ``method`` is temperature scaling, or isotonic maps
+    where every class has ``ISOTONIC_MIN_PER_CLASS`` predictions and they give the lower
+    cross-fitted NLL (``candidates``: each method's); ``map`` is the chosen method fitted on
+    all predictions (what a final model ships with), ``temperature`` the temperature
+    fitted on all of them.
     """
     labels = list(labels)
     pcols = [f"prob_{c}" for c in labels]
@@ -151,12 +193,20 @@ def summarise(
     if rows.empty:
         nan = float("nan")
         return {"method": "temperature", "temperature": 1.0, "n": 0, "n_bins": n_bins,
+                "map": {"method": "temperature", "temperature": 1.0}, "candidates": {},
                 "ece": {lv: {"before": nan, "after": nan} for lv in ("video", "subject")},
                 "reliability": {}, "folds": []}  # fmt: skip
     probs = rows[pcols].to_numpy(float)
     y = rows["label"].map(index).to_numpy(int)
     repeat = rows["repeat"].to_numpy() if "repeat" in rows else np.zeros(len(rows), int)
-    after, fits = cross_fitted(probs, y, rows["split"].astype(str).to_numpy(), repeat)
+    groups = rows["split"].astype(str).to_numpy()
+    methods = ["temperature"]
+    if np.bincount(y, minlength=len(labels)).min() >= ISOTONIC_MIN_PER_CLASS:
+        methods.append("isotonic")
+    tried = {m: cross_fitted(probs, y, groups, repeat, method=m) for m in methods}
+    candidates = {m: nll(p, y) for m, (p, _) in tried.items()}
+    method = min(methods, key=lambda m: (candidates[m], methods.index(m)))
+    after, fits = tried[method]
 
     def by_unit(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         frame = pd.DataFrame(p, columns=pcols).assign(
@@ -171,7 +221,9 @@ def summarise(
     sub_before, y_sub = by_unit(probs)
     sub_after, _ = by_unit(after)
     return {
-        "method": "temperature",
+        "method": method,
+        "map": fit_map(method, probs, y),
+        "candidates": candidates,
         "temperature": fit_temperature(probs, y),
         "n": int(len(y)),
         "n_bins": n_bins,

@@ -1054,13 +1054,14 @@ def _calibration_lines(summary: Mapping) -> list[str]:
         "## Calibration",
         "",
         "Expected calibration error of the top label (10 bins, out-of-fold predictions): as "
-        "trained, and after temperature scaling fitted on the *other* test splits of the "
-        "same repeat (cross-fitted: no prediction sets its own temperature); T: the "
-        "temperature fitted on all of them.",
+        "trained, and after calibration fitted on the *other* test splits of the same "
+        "repeat (cross-fitted: no prediction sets its own map): temperature scaling, or "
+        "isotonic maps where every class has enough predictions and they lower the "
+        "cross-fitted NLL (method); T: the temperature fitted on all of them.",
         "",
         "| model | T | ECE video before → after (%) | ECE subject before → after (%) "
-        "| NLL video before → after |",
-        "|---|---|---|---|---|",
+        "| NLL video before → after | method |",
+        "|---|---|---|---|---|---|",
     ]
     for model, c in cal.items():
         e, n = c.get("ece", {}), c.get("nll", {}).get("video", {})
@@ -1070,6 +1071,7 @@ def _calibration_lines(summary: Mapping) -> list[str]:
             cells.append(f"{_fmt(100 * _nan(v.get('before')), 1)} → "
                          f"{_fmt(100 * _nan(v.get('after')), 1)}")  # fmt: skip
         cells.append(f"{_fmt(n.get('before'), 3)} → {_fmt(n.get('after'), 3)}")
+        cells.append(str(c.get("method", "temperature")))
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 

@@ -243,11 +243,12 @@ def model_probabilities(bundle: bundlelib.Bundle, videos: pd.DataFrame) -> tuple
 
 
 def calibrated(bundle: bundlelib.Bundle, probs: np.ndarray) -> np.ndarray:
-    """``probs`` with the bundle's temperature, where its calibration is applied."""
+    """``probs`` through the bundle's calibration map, where its calibration is applied."""
     cal = bundle.manifest["calibration"]
     if not cal["applied"] or not np.isfinite(probs).all():
         return probs
-    return calibration.apply_temperature(probs, cal["temperature"])
+    chosen = cal.get("map") or {"method": "temperature", "temperature": cal["temperature"]}
+    return calibration.apply_map(chosen, probs)
 
 
 def gradcam_importance(bundle: bundlelib.Bundle, pose_path: Path) -> dict[str, float] | None:

@@ -327,8 +327,8 @@ def _confusion_section(results: Path, models: Sequence[str]) -> str:
 
 
 def _calibration_section(summary: Mapping, models: Sequence[str]) -> str:
-    """ECE before/after temperature scaling and the reliability diagrams (drawn here)."""
-    from motorflow import plots
+    """ECE before/after calibration and the reliability diagrams (drawn here)."""
+    from motorflow import calibration, plots
 
     cal = {m: summary["calibration"][m] for m in models if m in summary.get("calibration", {})}
     if not cal:
@@ -343,9 +343,10 @@ def _calibration_section(summary: Mapping, models: Sequence[str]) -> str:
             ece = rec.get("ece", {}).get(level, {})
             cells += [td(_percent(ece.get("before")), num=True),
                       td(_percent(ece.get("after")), num=True)]  # fmt: skip
+        cells.append(td(rec.get("method", "temperature")))
         body.append("<tr>" + "".join(cells) + "</tr>")
     head = ["model", "temperature", "ECE video, as trained", "ECE video, calibrated",
-            "ECE subject, as trained", "ECE subject, calibrated"]  # fmt: skip
+            "ECE subject, as trained", "ECE subject, calibrated", "method"]  # fmt: skip
     buffer = io.BytesIO()
     plots.reliability_figure(cal, buffer, level="subject")
     img = img_tag(buffer.getvalue(), "reliability diagrams, subject level", "fig-reliability")
@@ -353,10 +354,13 @@ def _calibration_section(summary: Mapping, models: Sequence[str]) -> str:
         '<section id="calibration">\n<h2>Calibration</h2>\n'
         + html_table(head, body, table_id="calibration-table")
         + f"<figure>{img}<figcaption>Expected calibration error of the top label (10 bins) "
-        "on the out-of-fold predictions, as trained and after temperature scaling fitted on "
-        "the other test splits of the same repeat (cross-fitted, no leakage); the temperature "
-        "shown is the one fitted on all of them. Reliability: accuracy against confidence per "
-        "bin, subject level.</figcaption></figure>\n</section>"
+        "on the out-of-fold predictions, as trained and after calibration fitted on the other "
+        "test splits of the same repeat (cross-fitted, no leakage): temperature scaling, or "
+        "per-class isotonic maps where every class has at least "
+        f"{calibration.ISOTONIC_MIN_PER_CLASS} predictions and they give the lower "
+        "cross-fitted NLL (method); the temperature shown is the one fitted on all of them. "
+        "Reliability: accuracy against confidence per bin, subject level.</figcaption>"
+        "</figure>\n</section>"
     )
 
 
