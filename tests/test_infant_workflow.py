@@ -278,7 +278,8 @@ def test_gait_workflow_switches_on_the_video_preprocessing(tmp_path):
     })  # fmt: skip
     jobs = planned(wd, "--configfile", "config/tiny.yaml", switch)
     assert jobs["segment_person"] == jobs["align_body"] == jobs["compute_flow"] == 12
-    assert jobs["train_rgbflow"] == jobs["train_stgcn"] == 3
+    # RGB/flow: 3 folds; the ST-GCN also its final model (a bundle; RGB/flow has none).
+    assert jobs["train_rgbflow"] == 3 and jobs["train_stgcn"] == 4
     # Without the switch the RGB/flow model is refused before any job starts.
     off = write_config(wd, "off.yaml", {"models": {"run": ["two_stream_rgbflow"]}})
     proc = smk(wd, "-n", "--configfile", "config/tiny.yaml", off, check=False)

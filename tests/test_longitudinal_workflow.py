@@ -42,7 +42,8 @@ def test_longitudinal_sheet_plans_loso_and_the_strict_option_refuses_it(tmp_path
     loso = write_config(wd, "loso.yaml", config(sheet, scheme="loso"))
     jobs = planned(wd, "--configfile", loso)
     assert jobs["make_folds"] == 1
-    assert jobs["train_gait_baseline"] == len(SUBJECTS)  # one split per subject
+    # One split per subject, and the final model on everyone.
+    assert jobs["train_gait_baseline"] == len(SUBJECTS) + 1
     assert jobs["evaluate_fold"] == len(SUBJECTS)
     kfold = write_config(wd, "kfold.yaml", config(sheet, folds=2))
     assert planned(wd, "--configfile", kfold)["evaluate_fold"] == 2
