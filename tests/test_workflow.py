@@ -512,17 +512,23 @@ def test_predict_reports_a_new_recording_and_names_a_bad_one(tiny_run, tmp_path)
     mp4 = tiny_run / f"results/synth/videos/{video}.mp4"
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(mp4.read_bytes()[:2000])
+    empty_room = tmp_path / "empty_room.mp4"  # nobody in view
+    with VideoWriter(empty_room, 320, 240, 30.0) as w:
+        for _ in range(45):
+            w.write(np.full((240, 320, 3), 90, np.uint8))
     out = tmp_path / "out"
     proc = subprocess.run(
         [str(SNAKEMAKE.with_name("motorflow")), "predict",
-         str(tiny_run / "results/bundle/gait_baseline.zip"), str(mp4), str(broken), "--out",
-         str(out)], capture_output=True, text=True, cwd=tiny_run,
+         str(tiny_run / "results/bundle/gait_baseline.zip"), str(mp4), str(broken),
+         str(empty_room), "--out", str(out)], capture_output=True, text=True, cwd=tiny_run,
     )  # fmt: skip
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
     bad = json.loads((out / "broken/report.json").read_text())
     assert bad["status"] == "failed" and "broken.mp4" in bad["reason"]
     assert (out / "broken/report.html").read_text().count("broken.mp4") >= 1
+    nobody = json.loads((out / "empty_room/report.json").read_text())
+    assert nobody["status"] == "failed" and "no person detected" in nobody["reason"]
     report = json.loads((out / f"{video}/report.json").read_text())
     assert report["status"] == "ok", report["reason"]
     probs = report["prediction"]["probabilities"]
