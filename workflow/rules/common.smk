@@ -208,10 +208,11 @@ def cv_runs(model=None):
 
 # The models a bundle is built for: those `motorflow predict` can apply to a new recording
 # (pose -> clean -> features; the RGB/flow models would need the video preprocessing too),
-# in the gait task (the infant task's bundles are not built yet).
+# in a task whose features are gait features with cycle curves (the bundle's bands and
+# reference are; the infant task's bundles are not built yet).
 BUNDLE_MODELS = (
     [m for m in MODELS if registry.SPECS[m].family in ("skeleton", "features", "fusion")]
-    if TASK == "gait"
+    if TASK_SPEC.curves
     else []
 )
 
