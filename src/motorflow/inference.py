@@ -15,7 +15,7 @@ from motorflow.data.chunks import load_frame_videos, rgbflow_clips
 from motorflow.data.clips import SKELETON_CLIPS, load_videos
 from motorflow.data.table import VideoTable, split_data
 from motorflow.poseio import atomic_path
-from motorflow.train.baselines import baseline_features
+from motorflow.train.baselines import baseline_features, full_probs
 from motorflow.train.checkpoint import load_model
 from motorflow.train.config import TrainConfig
 from motorflow.train.fusion import FeatureScaler, fusion_forward
@@ -61,7 +61,7 @@ def predict(
             else np.zeros((0, len(table.labels)))
         )
         if blob["pipeline"] is not None:
-            probs = _full_probs(probs, blob["pipeline"].classes_, len(table.labels))
+            probs = full_probs(probs, blob["pipeline"].classes_, len(table.labels))
     else:
         model, ckpt = load_model(model_dir / "model.pt")
         clip = TrainConfig.from_mapping(ckpt["training"]).clip
@@ -102,10 +102,3 @@ def predict(
         out.to_csv(tmp, sep="\t", index=False, float_format="%.6f", lineterminator="\n")
     out.attrs["skipped"] = {**data.skipped, **skipped}
     return out
-
-
-def _full_probs(probs: np.ndarray, classes: np.ndarray, n: int) -> np.ndarray:
-    # A class absent from a fold's training data gets probability 0.
-    full = np.zeros((len(probs), n))
-    full[:, np.asarray(classes, dtype=int)] = probs
-    return full

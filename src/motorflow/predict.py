@@ -205,10 +205,10 @@ def model_probabilities(bundle: bundlelib.Bundle, videos: pd.DataFrame) -> tuple
         for v in df.index[df["status"] != "ok"]:
             why[v] = f"no gait features: {df.at[v, 'reason']}"
         if ok:
-            from motorflow.inference import _full_probs
+            from motorflow.train.baselines import full_probs
 
             p = blob["pipeline"].predict_proba(df.loc[ok, blob["columns"]])
-            p = _full_probs(p, blob["pipeline"].classes_, len(labels))
+            p = full_probs(p, blob["pipeline"].classes_, len(labels))
             rows = [list(videos["video_id"]).index(v) for v in ok]
             probs[rows] = p
         return probs, why
@@ -280,7 +280,7 @@ def gradcam_importance(bundle: bundlelib.Bundle, pose_path: Path) -> dict[str, f
 def _ood(bundle: bundlelib.Bundle, row: Mapping) -> dict:
     ood = bundle.manifest["ood"]
     cols = ood["columns"]
-    x = np.array([_number(row.get(c)) if _number(row.get(c)) is not None else np.nan for c in cols])
+    x = np.array([np.nan if (v := _number(row.get(c))) is None else v for c in cols])
     z = (x - np.asarray(ood["centre"])) / np.asarray(ood["scale"])
     out: dict = {
         "z": {c: (float(v) if np.isfinite(v) else None) for c, v in zip(cols, z, strict=True)},

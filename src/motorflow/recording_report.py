@@ -259,11 +259,18 @@ def _features_section(record: Mapping, labels: Sequence[str], figure: bytes | No
     return out + "</section>\n"
 
 
+def _cell(value) -> str:
+    """A QC value as text: mappings as ``key: value``, lists joined, numbers formatted."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {v}" for k, v in value.items())
+    if isinstance(value, list):
+        return "; ".join(map(str, value))
+    return _fmt(value)
+
+
 def _qc_section(record: Mapping) -> str:
     qc = record.get("qc") or {}
-    rows = [(k, _fmt(v) if not isinstance(v, (dict, list)) else
-             ", ".join(f"{a}: {b}" for a, b in v.items()) if isinstance(v, dict) else
-             "; ".join(map(str, v))) for k, v in qc.items() if k != "bouts"]  # fmt: skip
+    rows = [(k, _cell(v)) for k, v in qc.items() if k != "bouts"]
     out = '<section id="qc">\n<h2>Quality control</h2>\n' + kv_table(rows, table_id="qc-table")
     reasons = record.get("feature_reasons") or {}
     if reasons:

@@ -70,6 +70,14 @@ def baseline_features(
     return FEATURE_TABLES[task.features](table, data, reference_label)
 
 
+def full_probs(probs: np.ndarray, classes: np.ndarray, n: int) -> np.ndarray:
+    """A pipeline's (N, len(classes)) probabilities over all ``n`` labels: a class absent
+    from the training data gets probability 0."""
+    full = np.zeros((len(probs), n))
+    full[:, np.asarray(classes, dtype=int)] = probs
+    return full
+
+
 def train_gait_baseline(
     table: VideoTable,
     splits: pd.DataFrame,
