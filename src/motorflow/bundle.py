@@ -42,7 +42,7 @@ from motorflow import __version__, registry
 from motorflow.data.features import MODEL_FEATURES, gait_rows, training_reference
 from motorflow.data.table import SplitData, VideoTable, split_data
 from motorflow.features import gait as featlib
-from motorflow.features.curves import DEVIATION_COLUMNS, DeviationReference, load_mean_curves
+from motorflow.features.curves import DEVIATION_COLUMNS, DeviationReference
 from motorflow.poseio import atomic_path
 from motorflow.provenance import canonical_json, git_state, sha256_file, sha256_json
 
@@ -183,10 +183,11 @@ def _reference_arrays(
     reference_label: str | None,
     gait_cfg: featlib.FeatureConfig,
     keypoints: list[str] | None,
+    curves: Mapping[str, np.ndarray],
 ) -> tuple[dict[str, np.ndarray], str]:
+    """``curves``: the training videos' mean cycle curves (the features stage's)."""
     arrays: dict[str, np.ndarray] = {}
     # The training cohort's mean curves per label (the report's cycle-curve bands).
-    curves = {r.video_id: load_mean_curves(r.curves) for r in data.train.itertuples() if r.curves}
     for i, label in enumerate(labels):
         c = [curves[v] for v, lab in zip(data.train["video_id"], data.train["label"], strict=True)
              if lab == label and v in curves and np.isfinite(curves[v]).all()]  # fmt: skip
@@ -200,8 +201,8 @@ def _reference_arrays(
     if spec.reference or spec.family == "fusion":
         # The same reference the model was trained with: the training videos' curves (from
         # the fusion's keypoints only, as its features are), reference label only.
-        _, ref_curves = gait_rows(data.train, keypoints, gait_cfg if keypoints else None)
-        ref, note = training_reference(ref_curves, data.train, data, reference_label)
+        ref_curves = gait_rows(data.train, keypoints, gait_cfg)[1] if keypoints else curves
+        ref, note = training_reference(dict(ref_curves), data.train, data, reference_label)
         if ref is not None:
             anon = {s: f"r{i:03d}" for i, s in enumerate(dict.fromkeys(ref.subjects))}
             arrays["deviation_curves"] = ref.curves
@@ -276,10 +277,10 @@ def build(
     keypoints = None
     if spec.family == "fusion":
         keypoints = json.loads((final_dir / "keypoints.json").read_text())["keypoints"]
+    rows, curves = gait_rows(data.train)
     arrays, deviation_note = _reference_arrays(
-        model, data, labels, reference_label, gait_cfg, keypoints
+        model, data, labels, reference_label, gait_cfg, keypoints, curves
     )
-    rows, _ = gait_rows(data.train)
     rows["label"] = pd.Series(dict(zip(data.train["video_id"], data.train["label"], strict=True)))
     # The OOD check compares the walker, not the recording: counts of cycles and turns grow
     # with the recording's length.
