@@ -14,6 +14,7 @@ import importlib.metadata
 import importlib.util
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -79,9 +80,12 @@ def workflow_rules() -> set[str]:
     return names
 
 
-def dry_run(*args: str) -> str:
-    """stdout + stderr of a dry run of every job in the repository root; must succeed."""
+def dry_run(*args: str, gpus: int = 1) -> str:
+    """stdout + stderr of a dry run of every job in the repository root; must succeed.
+    ``gpus``: what a training job asks for (MOTORFLOW_TRAINING_GPUS), fixed so that the
+    plan does not depend on this machine's GPU or cluster."""
     env = {k: v for k, v in os.environ.items() if k != "SNAKEMAKE_PROFILE"}
+    env["MOTORFLOW_TRAINING_GPUS"] = str(gpus)
     proc = subprocess.run(
         [str(SNAKEMAKE), "-n", "-F", *args],
         cwd=REPO, capture_output=True, text=True, env=env, timeout=300,
@@ -168,8 +172,9 @@ def test_set_resources_name_existing_rules():
     assert TORCH_TRAINING <= workflow_rules()
 
 
-def test_only_torch_training_asks_for_a_gpu():
-    per_rule = load(DEFAULT)["set-resources"]
+def test_only_torch_training_may_ask_for_a_gpu(monkeypatch):
+    monkeypatch.setenv("MOTORFLOW_TRAINING_GPUS", "1")
+    per_rule = render(DEFAULT)["set-resources"]
     gpu = {rule for rule, res in per_rule.items() if "gpu" in res}
     assert gpu == TORCH_TRAINING
     assert all(per_rule[rule]["gpu"] == 1 for rule in gpu)
@@ -178,6 +183,74 @@ def test_only_torch_training_asks_for_a_gpu():
                for rule in TORCH_TRAINING)
     assert all({"mem_mb", "runtime"} <= set(res) for res in per_rule.values())
     assert "log_mlflow" not in per_rule  # one light job: the executor's defaults
+
+
+def _fake_sinfo(monkeypatch, stdout: str | None, returncode: int = 0) -> None:
+    """sinfo as the profile calls it: absent (None), failing, or printing ``stdout``."""
+    real_which, real_run = shutil.which, subprocess.run
+    monkeypatch.setattr(
+        shutil, "which",
+        lambda name, *a, **k: (None if stdout is None else "/usr/bin/sinfo")
+        if name == "sinfo" else real_which(name, *a, **k),
+    )
+
+    def run(cmd, *args, **kwargs):
+        if cmd and str(cmd[0]).endswith("sinfo"):
+            return subprocess.CompletedProcess(cmd, returncode, stdout or "", "")
+        return real_run(cmd, *args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "run", run)
+
+
+# Where a training job asks for a GPU: SLURM rejects `--gpus=1` on a node without GRES (the
+# whole training stage of a CPU-only cluster failed at sbatch), so only where one is
+# configured or detected.
+@pytest.mark.parametrize(
+    ("env", "sinfo", "cuda", "gpus", "partition"),
+    [
+        ({}, None, False, None, None),  # laptop, CPU torch: no request
+        ({}, None, True, 1, None),  # workstation with a CUDA build and an NVIDIA GPU
+        ({}, "cpu* (null)\ngpu gpu:a100:4(S:0-1)\n", False, None, None),  # CPU default
+        ({}, "batch* gpu:a100:4(S:0-1)\n", False, 1, None),  # GPUs in the default partition
+        ({}, "", False, None, None),  # sinfo answers nothing: no cluster GPUs
+        ({"MOTORFLOW_GPU_PARTITION": "gpu"}, "cpu* (null)\n", False, 1, "gpu"),
+        ({"MOTORFLOW_TRAINING_GPUS": "2"}, None, False, 2, None),
+        ({"MOTORFLOW_TRAINING_GPUS": "0"}, "batch* gpu:4\n", True, None, None),  # forced off
+    ],
+)
+def test_training_asks_for_a_gpu_only_where_one_is_configured_or_detected(
+    monkeypatch, env, sinfo, cuda, gpus, partition
+):
+    for name in ("MOTORFLOW_TRAINING_GPUS", "MOTORFLOW_GPU_PARTITION"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    _fake_sinfo(monkeypatch, sinfo)
+    real_version, real_glob = importlib.metadata.version, glob.glob
+    torch_version = "2.13.0" if cuda else "2.13.0+cpu"
+    monkeypatch.setattr(
+        importlib.metadata, "version",
+        lambda name: torch_version if name == "torch" else real_version(name),
+    )
+    monkeypatch.setattr(
+        glob, "glob",
+        lambda pattern, *a, **k: ["/proc/driver/nvidia/gpus/0"]
+        if pattern.startswith("/proc/driver/nvidia") else real_glob(pattern, *a, **k),
+    )
+    per_rule = render(DEFAULT)["set-resources"]
+    for rule in TORCH_TRAINING:
+        assert per_rule[rule].get("gpu") == gpus, (rule, per_rule[rule])
+        assert per_rule[rule].get("slurm_partition") == partition, (rule, per_rule[rule])
+    assert not any("gpu" in per_rule[r] or "slurm_partition" in per_rule[r]
+                   for r in set(per_rule) - TORCH_TRAINING)
+
+
+def test_a_failing_sinfo_falls_back_to_this_machine(monkeypatch):
+    for name in ("MOTORFLOW_TRAINING_GPUS", "MOTORFLOW_GPU_PARTITION"):
+        monkeypatch.delenv(name, raising=False)
+    _fake_sinfo(monkeypatch, "sinfo: fatal: Could not establish a configuration source", 1)
+    monkeypatch.setattr(glob, "glob", lambda *a, **k: [])
+    assert "gpu" not in render(DEFAULT)["set-resources"]["train_stgcn"]
 
 
 def test_gpu_limit_counts_per_machine():
@@ -228,11 +301,12 @@ def test_gpu_limit_on_this_machine_is_a_positive_number():
 
 
 @pytest.mark.parametrize("configfile", [None, "config/infant.yaml"], ids=["gait", "infant"])
-def test_default_profile_dry_run_gives_each_rule_its_resources(configfile):
+def test_default_profile_dry_run_gives_each_rule_its_resources(configfile, monkeypatch):
     out = dry_run(*(["--configfile", configfile] if configfile else []))
     assert "workflow specific profile profiles/default" in out
     jobs = job_resources(out)
-    per_rule = load(DEFAULT)["set-resources"]
+    monkeypatch.setenv("MOTORFLOW_TRAINING_GPUS", "1")
+    per_rule = render(DEFAULT)["set-resources"]
     check_jobs(jobs, per_rule, defaults={})
     rules = {rule for rule, _ in jobs}
     trained = TORCH_TRAINING & rules
@@ -247,19 +321,21 @@ def test_default_profile_dry_run_gives_each_rule_its_resources(configfile):
 
 
 @needs_slurm
-def test_slurm_dry_run_plans_the_workflow():
-    out = dry_run("--profile", "profiles/slurm")
+@pytest.mark.parametrize("gpus", [0, 1], ids=["cpu-only", "gpu"])
+def test_slurm_dry_run_plans_the_workflow(gpus, monkeypatch):
+    out = dry_run("--profile", "profiles/slurm", gpus=gpus)
     assert "Using profiles profiles/slurm and workflow specific profile profiles/default" in out
     jobs = job_resources(out)
     assert len(jobs) > 100
     # Rules sized in profiles/default keep their needs; the others get the SLURM defaults.
     slurm_defaults = load(SLURM)["default-resources"]
-    check_jobs(jobs, load(DEFAULT)["set-resources"], defaults=slurm_defaults)
+    monkeypatch.setenv("MOTORFLOW_TRAINING_GPUS", str(gpus))
+    check_jobs(jobs, render(DEFAULT)["set-resources"], defaults=slurm_defaults)
     light = {rule: res for rule, res in jobs if rule in ("clean_pose", "log_mlflow")}
     assert light["log_mlflow"]["mem_mb"] == "2000" and light["clean_pose"]["runtime"] == "30"
     assert [rule for rule, _ in jobs].count("log_mlflow") == 1
     training = [rule for rule, _ in jobs if rule in TORCH_TRAINING]
-    assert training and sum("gpu" in res for _, res in jobs) == len(training)
+    assert training and sum("gpu" in res for _, res in jobs) == len(training) * gpus
 
 
 @needs_slurm
@@ -268,6 +344,7 @@ def test_slurm_profile_layers_under_the_workflow_profile(monkeypatch):
 
     monkeypatch.chdir(REPO)
     monkeypatch.delenv("SNAKEMAKE_PROFILE", raising=False)
+    monkeypatch.setenv("MOTORFLOW_TRAINING_GPUS", "1")
     _, args = parse_args(["--profile", "profiles/slurm", "-n"])
     assert args.executor == "slurm"
     assert args.jobs == load(SLURM)["jobs"]
@@ -279,7 +356,7 @@ def test_slurm_profile_layers_under_the_workflow_profile(monkeypatch):
 
 
 @needs_slurm
-def test_slurm_plugin_turns_the_rule_needs_into_sbatch_options():
+def test_slurm_plugin_turns_the_rule_needs_into_sbatch_options(monkeypatch):
     # The resource names are the ones the pinned plugin reads: mem_mb -> --mem,
     # runtime -> -t, gpu -> --gpus (and nothing of the kind for CPU rules).
     from snakemake_executor_plugin_slurm.submit_string import get_submit_command
@@ -291,7 +368,8 @@ def test_slurm_plugin_turns_the_rule_needs_into_sbatch_options():
     params = dict(run_uuid="u", slurm_logfile="log", comment_str="c", account="",
                   partition="", workdir=str(REPO))
     defaults = load(SLURM)["default-resources"]
-    for rule, res in {**load(DEFAULT)["set-resources"], "log_mlflow": {}}.items():
+    monkeypatch.setenv("MOTORFLOW_TRAINING_GPUS", "1")
+    for rule, res in {**render(DEFAULT)["set-resources"], "log_mlflow": {}}.items():
         job = SimpleNamespace(resources=Resources({**defaults, **res}), threads=1)
         call = get_submit_command(job, params) + set_gres_string(job)
         want = {**defaults, **res}

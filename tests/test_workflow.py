@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import slurm_cluster
 import yaml
 
 from motorflow.poseio import TEMP_SUFFIX
@@ -161,6 +162,33 @@ def test_tiny_run_features(tiny_run):
     assert acc["mediapipe_cadence_steps_per_min"].median() <= 3.0
     figures = sorted((tiny_run / "results/features/figures").glob("*.png"))
     assert len(figures) == len(sheet) and all(p.stat().st_size > 10_000 for p in figures)
+
+
+@pytest.mark.skipif(
+    bool(slurm_cluster.missing_programs()),
+    reason=f"SLURM is not installed ({', '.join(slurm_cluster.missing_programs())} missing): "
+    f"{slurm_cluster.INSTALL_HINT}",
+)
+def test_tiny_run_on_a_real_slurm_cluster_gives_the_local_metrics(tiny_run, tmp_path):
+    # profiles/slurm as shipped, on a one-node CPU-only cluster without accounting: every
+    # job goes through sbatch (no GPU requested where there is none), Snakemake follows them
+    # with squeue, and the result is the local run's, byte for byte.
+    wd = copy_workflow(tmp_path / "wf")
+    shutil.copytree(REPO / "profiles", wd / "profiles")
+    with slurm_cluster.one_node_cluster(tmp_path / "cluster") as cluster_env:
+        env = {k: v for k, v in os.environ.items() if k != "SNAKEMAKE_PROFILE"}
+        proc = subprocess.run(
+            [str(SNAKEMAKE), "--profile", "profiles/slurm", "--configfile", "config/tiny.yaml"],
+            cwd=wd, capture_output=True, text=True, env={**env, **cluster_env}, timeout=1800,
+        )
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 0, f"SLURM run failed:\n{out[-4000:]}"
+        submitted = re.findall(r"SLURM jobid (\d+)", out)
+    assert len(submitted) == len(set(submitted)) > 50, "jobs did not go through sbatch"
+    assert "--gpus" not in out
+    for name in ("metrics.json", "features/features.parquet", "folds/folds.tsv"):
+        local, slurm = (run / "results" / name for run in (tiny_run, wd))
+        assert slurm.read_bytes() == local.read_bytes(), name
 
 
 def test_second_run_plans_nothing(tiny_run):
