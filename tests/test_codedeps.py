@@ -132,3 +132,32 @@ def test_each_rule_runs_only_what_it_imports(script, present, absent):
     files = {Path(p).relative_to(SRC / "motorflow").as_posix() for p in table[script][1:]}
     assert set(present) <= files
     assert not set(absent) & files
+
+
+def test_the_cached_table_is_recomputed_after_any_source_edit(tmp_path):
+    _write(
+        tmp_path,
+        {
+            "src/motorflow/__init__.py": "",
+            "src/motorflow/a.py": "",
+            "src/motorflow/b.py": "",
+            "scripts/run_a.py": "from motorflow import a\n",
+        },
+    )
+    scripts, src, cache = tmp_path / "scripts", tmp_path / "src", tmp_path / "cache/code.json"
+    first = codedeps.script_table(scripts, src, cache=cache)
+    assert first == codedeps.script_table(scripts, src)  # cached = computed
+    assert [Path(p).name for p in first["run_a"]] == ["run_a.py", "__init__.py", "a.py"]
+    # A stale cache entry is never served: the key covers every file's path and content.
+    stored = json.loads(cache.read_text())
+    stored["table"]["run_a"] = ["tampered"]
+    cache.write_text(json.dumps(stored))
+    assert codedeps.script_table(scripts, src, cache=cache)["run_a"] == ["tampered"]
+    (src / "motorflow/a.py").write_text("from motorflow import b\n")  # an edit deep inside
+    edited = codedeps.script_table(scripts, src, cache=cache)
+    assert [Path(p).name for p in edited["run_a"]][-1] == "b.py"
+    (src / "motorflow/c.py").write_text("")  # a new module changes the key too
+    assert codedeps.script_table(scripts, src, cache=cache) == edited
+    assert json.loads(cache.read_text())["key"] != stored["key"]
+    cache.write_text("{not json")  # unreadable: recomputed, not an error
+    assert codedeps.script_table(scripts, src, cache=cache) == edited

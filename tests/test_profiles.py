@@ -331,8 +331,8 @@ def test_slurm_dry_run_plans_the_workflow(gpus, monkeypatch):
     slurm_defaults = load(SLURM)["default-resources"]
     monkeypatch.setenv("MOTORFLOW_TRAINING_GPUS", str(gpus))
     check_jobs(jobs, render(DEFAULT)["set-resources"], defaults=slurm_defaults)
-    light = {rule: res for rule, res in jobs if rule in ("clean_pose", "log_mlflow")}
-    assert light["log_mlflow"]["mem_mb"] == "2000" and light["clean_pose"]["runtime"] == "30"
+    light = {rule: res for rule, res in jobs if rule in ("plot_gait_curves", "log_mlflow")}
+    assert light["log_mlflow"]["mem_mb"] == "2000" and light["plot_gait_curves"]["runtime"] == "30"
     assert [rule for rule, _ in jobs].count("log_mlflow") == 1
     training = [rule for rule, _ in jobs if rule in TORCH_TRAINING]
     assert training and sum("gpu" in res for _, res in jobs) == len(training) * gpus
@@ -376,3 +376,58 @@ def test_slurm_plugin_turns_the_rule_needs_into_sbatch_options(monkeypatch):
         assert f"--mem {want['mem_mb']}" in call, (rule, call)
         assert f"-t {want['runtime']}" in call, (rule, call)
         assert ("--gpus=1" in call) == (rule in TORCH_TRAINING), (rule, call)
+
+
+def group_jobs(out: str) -> list[list[tuple[str, str]]]:
+    """[(rule, wildcards), ...] of every group job a dry run prints."""
+    groups: list[list[tuple[str, str]]] = []
+    current: list[tuple[str, str]] | None = None
+    rule = None
+    for line in out.splitlines():
+        if re.search(r"Group job \w+ \(jobs in lexicogr\. order\):$", line):
+            current = []
+            groups.append(current)
+            continue
+        if current is None:
+            continue
+        if line.strip() and not line.startswith("    "):
+            current = None
+            continue
+        m = re.match(r"    (?:local)?rule (\w+):$", line)
+        if m:
+            rule = m.group(1)
+        m = re.match(r"\s+wildcards: (.*)$", line)
+        if m and rule is not None:
+            current.append((rule, m.group(1)))
+            rule = None
+    return groups
+
+
+@needs_slurm
+@pytest.mark.parametrize("configfile", ["config/tiny.yaml", "config/infant.yaml"])
+def test_slurm_runs_each_recordings_chain_as_one_job_and_aggregates_locally(configfile):
+    # A SLURM job costs an sbatch, a job step, two Snakemake starts and a status-check wait:
+    # per recording, its light per-recording rules go as one job; aggregates are local.
+    groups = load(SLURM)["groups"]
+    assert set(groups) <= workflow_rules() and set(groups.values()) == {"recording"}
+    out = dry_run("--profile", "profiles/slurm", "--configfile", configfile, gpus=0)
+    jobs = group_jobs(out)
+    recordings = [{wc for _, wc in group} for group in jobs]
+    assert jobs and all(len(r) == 1 and next(iter(r)).startswith("video_id=") for r in recordings)
+    assert len({next(iter(r)) for r in recordings}) == len(jobs)  # one job per recording
+    assert all(len(group) >= 3 for group in jobs)  # pose, cleaning, features at least
+    local = local_rules()
+    assert {"summarise_qc", "aggregate_metrics", "log_mlflow", "render_summary"} <= local
+    assert not local & (TORCH_TRAINING | set(groups) | set(load(DEFAULT)["set-resources"]))
+
+
+def local_rules() -> set[str]:
+    """Rules marked `localrule: True` in workflow/rules/ (run in the Snakemake process)."""
+    names: set[str] = set()
+    for smk in sorted((REPO / "workflow" / "rules").glob("*.smk")):
+        blocks = re.split(r"^\s*(?=rule \w+:)", smk.read_text(), flags=re.MULTILINE)
+        for block in blocks:
+            m = re.match(r"rule (\w+):", block)
+            if m and re.search(r"^\s+localrule: True$", block, re.MULTILINE):
+                names.add(m.group(1))
+    return names

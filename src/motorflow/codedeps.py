@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import ast
 import functools
+import hashlib
+import json
+import os
+import tempfile
 from pathlib import Path
 
 PACKAGE = "motorflow"
@@ -88,9 +92,45 @@ def closure(path: str | Path, src: str | Path = "src") -> list[str]:
     return sorted(str(f) for f in files)
 
 
-def script_table(scripts: str | Path, src: str | Path = "src") -> dict[str, list[str]]:
-    """{adapter name: [the adapter, *the package files it runs]} for every adapter script."""
-    return {
-        script.stem: [str(script), *closure(script, src)]
-        for script in sorted(Path(scripts).glob("*.py"))
+def script_table(
+    scripts: str | Path, src: str | Path = "src", cache: str | Path | None = None
+) -> dict[str, list[str]]:
+    """{adapter name: [the adapter, *the package files it runs]} for every adapter script.
+
+    With ``cache`` (a JSON file) the table is reused while no ``.py`` file under ``scripts``
+    or ``src`` changed (a sha256 over their paths and contents): parsing the package takes
+    about a second, and every Snakemake start pays it (planning, and two starts per cluster
+    job).  Any edit, addition or removal of a file recomputes the whole table."""
+    scripts, src = Path(scripts), Path(src)
+    files = sorted([*scripts.glob("*.py"), *src.rglob("*.py")])
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(f"{file}\0".encode() + file.read_bytes() + b"\0")
+    key = digest.hexdigest()
+    if cache is not None:
+        try:
+            stored = json.loads(Path(cache).read_text())
+            if stored.get("key") == key:
+                return stored["table"]
+        except (OSError, ValueError, AttributeError):
+            pass  # absent or unreadable: recompute
+    direct_imports.cache_clear()  # files read earlier in this process may have changed
+    table = {
+        script.stem: [str(script), *closure(script, src)] for script in sorted(scripts.glob("*.py"))
     }
+    if cache is not None:
+        _write_atomically(Path(cache), json.dumps({"key": key, "table": table}))
+    return table
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    # Cluster jobs start side by side: a reader sees the old file or the new one, never half.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -22,6 +22,7 @@ rule clean_pose:
 
 
 rule summarise_qc:
+    localrule: True
     input:
         records=expand("results/qc/{video_id}.json", video_id=VIDEOS),
         features=expand("results/features/{video_id}.json", video_id=VIDEOS),

@@ -65,7 +65,7 @@ if wrong:
 # Fail before any job starts if the folds cannot be made (a subject with two labels under
 # cv.one_label_per_subject, a label with fewer subjects than folds); make_folds writes the
 # same splits.  An empty `run` list stops after the features stage (no folds, no models).
-if MODELS:
+if MODELS and workflow.is_main_process:  # job processes: the main process checked
     foldlib.make_splits(
         samples,
         CV,
@@ -98,8 +98,9 @@ wildcard_constraints:
 
 # The package files each adapter script runs (the script's import closure), declared as the
 # rules' `code` inputs: Snakemake tracks no imported code, and with these an edit reruns
-# exactly the rules that run the edited file.  Keyed by script name.
-CODE = codedeps.script_table("workflow/scripts", "src")
+# exactly the rules that run the edited file.  Keyed by script name; cached while no source
+# file changes (every Snakemake start, two per cluster job, would parse the package again).
+CODE = codedeps.script_table("workflow/scripts", "src", cache=".snakemake/motorflow/codedeps.json")
 # The cohort-sheet adapter imports its task's cohort module by name (TaskSpec.cohort_module),
 # which no import statement shows; that module's code is declared beside the adapter's.
 _COHORT_MODULE = f"src/motorflow/synth/{TASK_SPEC.cohort}_cohort.py"

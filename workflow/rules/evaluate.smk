@@ -26,6 +26,7 @@ rule evaluate_fold:
 
 
 rule aggregate_metrics:
+    localrule: True
     input:
         # predictions_{model}: that model's predictions.tsv of every split.
         unpack(predictions_by_model),

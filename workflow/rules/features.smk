@@ -26,6 +26,7 @@ if TASK_SPEC.features == "movement":
             "../scripts/movement_features.py"
 
     rule aggregate_movement_features:
+        localrule: True
         input:
             tables=expand("results/features/{video_id}.parquet", video_id=VIDEOS),
             code=CODE["aggregate_movement_features"],
@@ -44,6 +45,7 @@ if TASK_SPEC.features == "movement":
             "../scripts/aggregate_movement_features.py"
 
     rule plot_movement_features:
+        localrule: True
         input:
             table="results/features/features.parquet",
             code=CODE["plot_movement_features"],
@@ -91,6 +93,7 @@ else:
 
 
     rule aggregate_features:
+        localrule: True
         input:
             tables=expand("results/features/{video_id}.parquet", video_id=VIDEOS),
             curves=expand("results/features/{video_id}.curves.npz", video_id=VIDEOS),

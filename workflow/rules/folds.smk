@@ -3,6 +3,7 @@
 
 
 rule make_folds:
+    localrule: True
     input:
         code=CODE["folds"],
     output:

@@ -35,6 +35,7 @@ rule rank_keypoints:
 
 
 rule aggregate_importance:
+    localrule: True
     input:
         rankings=expand("results/interpret/stgcn/{split}/importance.tsv", split=SPLITS),
         code=CODE["aggregate_importance"],
@@ -59,6 +60,7 @@ rule aggregate_importance:
 
 
 rule plot_feature_importance:
+    localrule: True
     input:
         tables=expand("results/train/{{baseline}}/{split}/importance.tsv", split=SPLITS),
         code=CODE["plot_feature_importance"],

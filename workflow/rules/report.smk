@@ -5,6 +5,7 @@
 
 
 rule render_summary:
+    localrule: True
     input:
         summary="results/eval/summary.json",
         fold_metrics=expand(

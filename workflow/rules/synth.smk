@@ -4,6 +4,7 @@
 
 
 rule write_cohort_sheet:
+    localrule: True
     input:
         code=CODE["write_sheet"] + COHORT_CODE,
     output:

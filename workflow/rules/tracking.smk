@@ -4,6 +4,7 @@
 
 
 rule log_mlflow:
+    localrule: True
     input:
         metrics="results/metrics.json",
         folds="results/folds/folds.tsv",

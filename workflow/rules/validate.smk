@@ -2,6 +2,7 @@
 
 
 rule validate_pose:
+    localrule: True
     input:
         truth=expand("results/synth/truth/{video_id}.npz", video_id=VIDEOS),
         params=expand("results/synth/truth/{video_id}.json", video_id=VIDEOS),
@@ -26,6 +27,7 @@ rule validate_pose:
 
 
 rule validate_features:
+    localrule: True
     input:
         truth=expand("results/synth/truth/{video_id}.npz", video_id=VIDEOS),
         params=expand("results/synth/truth/{video_id}.json", video_id=VIDEOS),
@@ -51,6 +53,7 @@ rule validate_features:
 
 
 rule validate_preprocessing:
+    localrule: True
     input:
         truth=expand("results/synth/truth/{video_id}.npz", video_id=VIDEOS),
         params=expand("results/synth/truth/{video_id}.json", video_id=VIDEOS),
