@@ -258,6 +258,21 @@ def test_standing_still_gives_nan_and_reason():
     assert all(np.isnan(v) for v in r.features.values())
 
 
+@pytest.mark.parametrize("turn", [1, -1], ids=["clockwise", "counter-clockwise"])
+def test_a_walk_turned_on_its_side_is_named_rotated_not_a_non_walk(turn):
+    # A portrait phone clip that lost its rotation metadata: the same walk, turned 90
+    # degrees in the image.  Its reason must say so, not "does not walk".
+    pose = render(Walker())
+    w, h = pose.frame_size
+    x, y = pose.keypoints[..., 0].copy(), pose.keypoints[..., 1].copy()
+    pose.keypoints[..., 0], pose.keypoints[..., 1] = (h - y, x) if turn > 0 else (y, w - x)
+    pose.frame_size = (h, w)
+    r = F.gait_features(pose)
+    assert r.info["status"] == "failed"
+    assert "rotated" in r.info["reason"] and "transpose" in r.info["reason"]
+    assert all(np.isnan(v) for v in r.features.values())
+
+
 def test_missing_foot_keypoints_give_nan_and_reason():
     pose = render(Walker())
     for p in ("heel", "toe", "ankle"):

@@ -224,3 +224,29 @@ def test_unreadable_video_raises_mask_error_naming_the_file(tmp_path, kind):
         mask.run(path, out / "m.npz", out / "m.json", MaskConfig())
     assert isinstance(err.value, ValueError)
     assert not out.exists() or list(out.iterdir()) == []  # nothing half-written
+
+
+@pytest.mark.parametrize("kind", ["empty", "text", "truncated", "missing"])
+def test_unreadable_video_is_recorded_and_alignment_records_it_too(tmp_path, kind):
+    # The workflow's default (record_failure): the mask stage writes a failed record, so
+    # alignment writes its failed outputs and the cohort goes on without this video.
+    d = tmp_path / "in"
+    d.mkdir()
+    if kind == "truncated":
+        path = _truncated(d)
+    else:
+        path = d / "walk.mp4"
+        if kind != "missing":
+            path.write_bytes(b"" if kind == "empty" else b"clinic note, not a video\n")
+    out = tmp_path / "out"
+    qc = mask.run(path, out / "m.npz", out / "m.json", MaskConfig(), record_failure=True)
+    assert qc["status"] == "failed" and path.name in qc["reason"]
+    assert qc["reason"].startswith("mask: ")
+    assert json.loads((out / "m.json").read_text()) == qc
+    masks, info = mask.open_masks(out / "m.npz")
+    assert len(masks) == 0 and info["status"] == "failed"
+    pose_file = out / "pose.npz"
+    save_pose(PoseData.failed("pose: unreadable", "mediapipe"), pose_file)
+    aligned = align.run(path, out / "m.npz", pose_file, out / "clip.npz", out / "a.npz",
+                        out / "a.json", out / "a.png", video_id="walk")  # fmt: skip
+    assert aligned["status"] == "failed" and "pose stage failed" in aligned["reason"]

@@ -424,3 +424,39 @@ def test_truncated_stream_yields_frames_before_error(tmp_path):
         for _ in iter_frames(path):
             got += 1
     assert 0 < got < N
+
+
+def _phone_clip(path, rotation: int, width: int = 64, height: int = 32) -> np.ndarray:
+    """A clip stored as landscape pixels with a display rotation, as phones film portrait.
+    Returns the stored (un-rotated) frame: white square at the top-left, grey bar right."""
+    img = np.zeros((height, width, 3), np.uint8)
+    img[:8, :8] = 255
+    img[:, -6:] = 128
+    with av.open(str(path), "w", format="mp4") as c:
+        s = c.add_stream("libx264", rate=30)
+        s.width, s.height, s.pix_fmt = width, height, "yuv420p"
+        s.options = {"crf": "0"}
+        s.set_display_rotation(rotation)
+        for _ in range(3):
+            for packet in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                c.mux(packet)
+        for packet in s.encode():
+            c.mux(packet)
+    return img
+
+
+@pytest.mark.parametrize("rotation", [0, 90, -90, 180])
+def test_display_rotation_turns_frames_upright(tmp_path, rotation):
+    # A portrait phone video (rotation -90: the player turns it 90 degrees clockwise) must
+    # reach pose estimation upright; unturned, MediaPipe sees a person lying down.
+    path = tmp_path / f"phone{rotation}.mp4"
+    stored = _phone_clip(path, rotation)
+    frames = list(iter_frames(path, rgb=True))
+    expected = np.rot90(stored, k=rotation // 90)
+    assert frames[0].shape == expected.shape
+    assert np.abs(frames[0].astype(int) - expected).max() < 40
+    info = probe(path)
+    assert info.rotation == rotation
+    assert (info.width, info.height) == (expected.shape[1], expected.shape[0])
+    if rotation == -90:  # turned clockwise: the stored top-left corner is now top-right
+        assert frames[0][:6, -6:].mean() > 200 and frames[0][:6, :6].mean() < 60

@@ -577,7 +577,9 @@ def run(
 
     reason = ""
     transform = None
-    if mask_info.get("status", "ok") != "ok":
+    if pose.failure:
+        reason = f"pose stage failed: {pose.failure}"
+    elif mask_info.get("status", "ok") != "ok":
         reason = f"mask stage failed: {mask_info.get('reason') or masks_file}"
     else:
         # Inputs from different videos are a workflow bug, not a bad video: fail the job.
@@ -594,14 +596,17 @@ def run(
             reason = f"{pose_file}: {err}"
 
     if transform is None:
-        nan_pose = PoseData(
-            keypoints=np.full_like(pose.keypoints, np.nan),
-            fps=pose.fps,
-            frame_size=(s, s),
-            backend=pose.backend,
-            backend_version=pose.backend_version,
-        )
-        nan_pose.keypoints[..., 2] = 0.0
+        if pose.failure:  # no frames to carry: the aligned pose is the same failure record
+            nan_pose = PoseData.failed(reason, pose.backend)
+        else:
+            nan_pose = PoseData(
+                keypoints=np.full_like(pose.keypoints, np.nan),
+                fps=pose.fps,
+                frame_size=(s, s),
+                backend=pose.backend,
+                backend_version=pose.backend_version,
+            )
+            nan_pose.keypoints[..., 2] = 0.0
         qc.update(status="failed", reason=reason, n_clip_frames=0, transform=None, matrix=None,
                   notes=[])  # fmt: skip
         _write_clip(out_clip, np.zeros((0, s, s, 3), np.uint8), np.zeros(0, np.int64), cfg.fps,

@@ -304,15 +304,20 @@ def run(
     out_qc: str | os.PathLike,
     cfg: MaskConfig = MaskConfig(),
     video_id: str | None = None,
+    record_failure: bool = False,
 ) -> dict:
     """Segment one video; write the masks file and its QC JSON atomically; return the QC.
 
     A video in which segmentation finds too few people does not raise: both files are
     written with ``status: "failed"`` and the reason, so the other videos go on and QC
     excludes this one.  An unreadable, corrupt or empty video raises :class:`MaskError`
-    (nothing is written).  ``video_id`` defaults to the file name up to its first dot.
+    (nothing is written), or with ``record_failure`` (the workflow's default) is recorded the
+    same way: 0 frames of masks and a failed QC naming the file and the reason, so alignment
+    and flow record it too and the cohort completes.  ``video_id`` defaults to the file name
+    up to its first dot.
     """
     video = Path(video)
+    vid = video_id if video_id is not None else video.name.split(".")[0]
     try:
         info = probe(video)
         packed_rows: list[np.ndarray] = []
@@ -326,7 +331,9 @@ def run(
             packed_rows.append(np.packbits(m.reshape(-1)))
         elapsed = time.perf_counter() - t0
     except VideoError as err:
-        raise MaskError(str(err)) from err
+        if not record_failure:
+            raise MaskError(str(err)) from err
+        return _record_failure(vid, video, f"mask: {err}", cfg, out_masks, out_qc)
     if shape_hw is None:  # iter_frames raises first; kept for type checkers
         raise MaskError(f"{video}: no decodable frames")
     n = len(areas)
@@ -343,7 +350,7 @@ def run(
     fps = info.fps if np.isfinite(info.fps) and info.fps > 0 else None
     # No timings in the QC: results stay byte-identical from run to run (they are logged).
     qc: dict[str, Any] = {
-        "video_id": video_id if video_id is not None else video.name.split(".")[0],
+        "video_id": vid,
         "status": status,
         "reason": reason,
         "video": str(video),
@@ -362,5 +369,28 @@ def run(
              n, 1000 * elapsed / n)  # fmt: skip
     packed = PackedMasks(np.stack(packed_rows), (n, *shape_hw))
     _write_packed(out_masks, packed, qc)
+    write_json(qc, out_qc)
+    return qc
+
+
+def _record_failure(vid: str, video: Path, reason: str, cfg: MaskConfig, out_masks, out_qc) -> dict:
+    """The outputs of a video that could not be read: no masks, the reason in the QC."""
+    log.error("%s", reason)
+    qc: dict[str, Any] = {
+        "video_id": vid,
+        "status": "failed",
+        "reason": reason,
+        "video": str(video),
+        "n_frames": 0,
+        "fps": None,
+        "frame_size": None,
+        "mask_size": None,
+        "frames_with_person": 0,
+        "person_fraction": 0.0,
+        "median_area_fraction": 0.0,
+        "method": cfg.method,
+        "config": asdict(cfg),
+    }
+    _write_packed(out_masks, PackedMasks(np.zeros((0, 0), np.uint8), (0, 0, 0)), qc)
     write_json(qc, out_qc)
     return qc

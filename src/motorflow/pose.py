@@ -183,6 +183,11 @@ def estimate_video(path: str | os.PathLike, cfg: PoseConfig, fps: float | None =
     if n < cfg.min_frames:
         raise PoseError(f"{path}: too short, {n} frames < min_frames {cfg.min_frames}")
     slots, fps, notes = frame_slots(times, fps, given)
+    if info.rotation:
+        notes.append(
+            f"frames turned {info.rotation} degrees counter-clockwise upright, as the "
+            "stream's display matrix asks (a phone video)"
+        )
     for note in notes:
         log.warning("%s: %s", path, note)
     if slots[-1] + 1 > n:  # dropped frames: missing frames in their place, time stays true

@@ -30,12 +30,33 @@ class VideoError(ValueError):
 @dataclass(frozen=True)
 class VideoInfo:
     path: str
-    width: int
+    width: int  # as displayed: after the rotation below, like every frame iter_frames yields
     height: int
     fps: float
     n_frames: int  # container's count (0 when unknown): an estimate, not a promise
     codec: str
     duration_s: float
+    # Counter-clockwise display rotation from the stream's display matrix (phones film
+    # portrait as landscape pixels plus this), in degrees: 0, 90, 180 or -90.
+    rotation: int = 0
+
+
+def _rotation(path, frame: av.VideoFrame) -> int:
+    """The display rotation of a decoded frame, a multiple of 90 degrees, or VideoError."""
+    degrees = int(round(frame.rotation or 0))
+    quarter = round(degrees / 90)
+    if abs(degrees - 90 * quarter) > 1:
+        raise VideoError(
+            f"{path}: display rotation of {degrees} degrees (only multiples of 90 are "
+            "supported: rotate the video, e.g. ffmpeg -i IN -vf rotate=..., OUT)"
+        )
+    turn = (90 * quarter) % 360
+    return turn - 360 if turn > 180 else turn  # -90, 0, 90 or 180
+
+
+def _upright(image: np.ndarray, rotation: int) -> np.ndarray:
+    """The frame as a player shows it (np.rot90 turns counter-clockwise, as the matrix)."""
+    return np.ascontiguousarray(np.rot90(image, k=rotation // 90)) if rotation else image
 
 
 def _open(path: str | os.PathLike) -> av.container.InputContainer:
@@ -68,21 +89,31 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             if s.duration
             else (c.duration / av.time_base if c.duration else float("nan"))
         )
+        # The display matrix is side data of the decoded frames: read it off the first one.
+        try:
+            rotation = _rotation(path, next(c.decode(s)))
+        except (StopIteration, av.error.FFmpegError):
+            rotation = 0  # nothing decodes: iter_frames reports that with its reason
+        width, height = int(s.codec_context.width), int(s.codec_context.height)
+        if rotation in (90, -90):
+            width, height = height, width
         return VideoInfo(
             path=str(path),
-            width=int(s.codec_context.width),
-            height=int(s.codec_context.height),
+            width=width,
+            height=height,
             fps=fps,
             n_frames=int(s.frames or 0),
             codec=s.codec_context.name,
             duration_s=dur,
+            rotation=rotation,
         )
 
 
 def iter_frames(
     path: str | os.PathLike, rgb: bool = False, times: list | None = None
 ) -> Iterator[np.ndarray]:
-    """Yield decoded frames (H, W, 3) uint8, BGR by default (OpenCV's order).
+    """Yield decoded frames (H, W, 3) uint8, BGR by default (OpenCV's order), upright: a
+    stream's display rotation (phone videos) is applied, as a player does.
 
     A stream that breaks off mid-way (truncated or corrupt file) raises VideoError after the
     frames that did decode, so callers never mistake a damaged file for a short one.
@@ -103,7 +134,7 @@ def iter_frames(
                 if frame.time is not None:
                     first_t = frame.time if first_t is None else first_t
                     last_t = frame.time
-                yield frame.to_ndarray(format=fmt)
+                yield _upright(frame.to_ndarray(format=fmt), _rotation(path, frame))
         except av.error.FFmpegError as err:
             raise VideoError(f"{path}: decoding failed after {n} frames ({err})") from err
         if n == 0:

@@ -12,6 +12,8 @@ rule segment_person:
     params:
         source=get_source,
         options=config["preprocess"]["mask"],
+        # An unreadable video is recorded as failed (excluded downstream), as in pose.smk.
+        record_failure=not config.get("qc", {}).get("fail_on_exclusion", False),
     log:
         "logs/mask/{video_id}.log",
     benchmark:

@@ -10,5 +10,6 @@ with rule_logging(snakemake.log[0]) as log:
         snakemake.output.qc,
         mask.MaskConfig.from_mapping(snakemake.params.options),
         video_id=snakemake.wildcards.video_id,
+        record_failure=snakemake.params.record_failure,
     )
     log.info("status %s %s", qc["status"], qc["reason"])

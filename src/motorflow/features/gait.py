@@ -1084,6 +1084,19 @@ def _view(w: _Walk, cfg: FeatureConfig, forced: tuple[str, str] | None) -> str:
     also sees the hips progress, a panning camera (following the walker) does not.
     """
     info, n, fps, hips, scale0 = w.info, w.n, w.fps, w.hips, w.scale0
+    # A walker is upright.  A trunk lying across the image is a video turned on its side (a
+    # phone clip without its rotation metadata, or filmed sideways), not a walk to measure.
+    with np.errstate(all="ignore"):
+        shoulders = np.nanmean(np.stack([w.J("left_shoulder"), w.J("right_shoulder")], 0), 0)
+        trunk = shoulders - hips
+        tilt = np.degrees(np.arctan2(np.abs(trunk[:, 0]), -trunk[:, 1]))
+    if np.isfinite(tilt).any() and np.nanmedian(tilt) > 60.0:
+        info["view"] = "none"
+        return (
+            f"the body lies across the image (trunk {np.nanmedian(tilt):.0f} degrees from "
+            "upright, median): the video looks rotated; turn it upright (e.g. ffmpeg -i IN "
+            "-vf transpose=1 OUT, transpose=2 the other way) and run again"
+        )
     cx = w.frame_size[0] / 2.0
     prog = (hips[:, 0] - cx) / scale0  # leg lengths, exact across depth for a pinhole camera
     vprog = _velocity(prog[:, None], fps, 1.0)[:, 0]
