@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.figure import Figure
 
 from motorflow import bundle as bundlelib
 from motorflow import calibration, predict
@@ -153,3 +155,26 @@ def test_a_patient_report_orders_visits_by_date_and_averages_scored_ones():
     assert [v["recording_id"] for v in out["visits"]] == ["early", "bad", "late"]
     assert out["mean_probabilities"] == pytest.approx({"I": 0.4, "II": 0.6})
     assert out["label"] == "II"
+
+
+def test_pdf_export_prints_the_page_with_its_figures(tmp_path):
+    from motorflow import recording_report
+    from motorflow.report import img_tag
+
+    if recording_report.pdf_browser() is None:
+        pytest.fail("chromium is not installed: `make browser` installs Debian's chromium")
+    fig = Figure(figsize=(2, 1))
+    fig.add_subplot().plot([0, 1], [1, 0])
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    html = tmp_path / "report.html"
+    html.write_text(
+        "<html><body><h1>motorflow report</h1><table><tr><td>cadence</td><td>112</td></tr>"
+        f"</table>{img_tag(buf.getvalue(), 'a figure', 'fig')}</body></html>"
+    )
+    pdf = recording_report.write_pdf(html, tmp_path / "out" / "report.pdf")
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF-")
+    assert len(re.findall(rb"/Type\s*/Page[^s]", data)) == 1  # one page
+    assert b"/Subtype /Image" in data or b"/Subtype/Image" in data  # the figure is in it
+    assert list((tmp_path / "out").iterdir()) == [pdf]  # no temporary left beside it

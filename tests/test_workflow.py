@@ -179,7 +179,11 @@ def test_tiny_run_on_a_real_slurm_cluster_gives_the_local_metrics(tiny_run, tmp_
         env = {k: v for k, v in os.environ.items() if k != "SNAKEMAKE_PROFILE"}
         proc = subprocess.run(
             [str(SNAKEMAKE), "--profile", "profiles/slurm", "--configfile", "config/tiny.yaml"],
-            cwd=wd, capture_output=True, text=True, env={**env, **cluster_env}, timeout=1800,
+            cwd=wd,
+            capture_output=True,
+            text=True,
+            env={**env, **cluster_env},
+            timeout=1800,
         )
         out = proc.stdout + proc.stderr
         assert proc.returncode == 0, f"SLURM run failed:\n{out[-4000:]}"
@@ -598,8 +602,14 @@ def test_predict_on_the_shared_real_recordings(tiny_run, tmp_path):
         str(tiny_run / "results/bundle/fusion_xattn.zip"),
         *map(str, inputs),
     ]
-    proc = subprocess.run([*args, "--out", str(out)], capture_output=True, text=True)
+    proc = subprocess.run([*args, "--out", str(out), "--pdf"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    # Every report, per recording and per patient, also as a printed PDF with its figures.
+    htmls = sorted(out.rglob("report.html"))
+    assert len(htmls) == 2 * len(inputs)
+    for html in htmls:
+        pdf = html.with_suffix(".pdf").read_bytes()
+        assert pdf.startswith(b"%PDF-") and re.search(rb"/Subtype\s*/Image", pdf), html
     cfg = str(tiny_run / "config/config.yaml")
     for src in inputs[::2]:  # the video with MediaPipe, and the keypoints
         rid = src.name.split(".")[0]

@@ -395,7 +395,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     common = {"fps": args.fps, "height_cm": args.height_cm, "age_months": args.age_months,
               "subject_id": args.subject}  # fmt: skip
-    overview = predict.run(args.bundle, args.inputs, args.out, html=not args.no_html, **common)
+    overview = predict.run(
+        args.bundle, args.inputs, args.out, html=not args.no_html, pdf=args.pdf, **common
+    )
     failed = 0
     for rid, rec in overview["recordings"].items():
         print(f"{rid}: {rec['status']}{': ' + rec['reason'] if rec['reason'] else ''}")
@@ -591,6 +593,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--age-months", type=float, help="age (a child's leg length)")
     p.add_argument("--subject", help="patient id of the inputs (default: each file's name)")
     p.add_argument("--no-html", action="store_true", help="write report.json only")
+    p.add_argument(
+        "--pdf",
+        action="store_true",
+        help="also report.pdf of each report (needs Chromium: apt install chromium)",
+    )
     p.set_defaults(func=cmd_predict)
 
     export.add_parser(sub)

@@ -511,12 +511,18 @@ def run(
     out_dir: str | os.PathLike,
     *,
     html: bool = True,
+    pdf: bool = False,
     **common,
 ) -> dict:
     """Predict on every recording of ``inputs``; write the reports; return an overview
-    (``recordings``: id → status and reason, ``patients``: subject → report path)."""
+    (``recordings``: id → status and reason, ``patients``: subject → report path).
+    ``pdf``: also report.pdf beside each report.html (printed by headless Chromium)."""
     from motorflow import recording_report
 
+    if pdf and not html:
+        raise PredictError("a PDF report is printed from the HTML one: drop --no-html")
+    if pdf and recording_report.pdf_browser() is None:
+        raise PredictError("--pdf needs Chromium (Debian: apt install chromium)")
     bundle = bundlelib.load(bundle_path)
     if bundle.family not in bundlelib.PREDICTABLE:
         raise PredictError(f"{bundle_path}: {bundle.model} bundles cannot predict on recordings")
@@ -537,6 +543,8 @@ def run(
         write_json(record, folder / "report.json")
         if html:
             recording_report.write_html(record, bundle, folder / "report.html", folder)
+        if pdf:
+            recording_report.write_pdf(folder / "report.html", folder / "report.pdf")
         results[rec.recording_id] = record
         log.info("%s: %s %s", rec.recording_id, record["status"], record.get("reason", ""))
     patients: dict[str, str] = {}
@@ -550,6 +558,8 @@ def run(
         write_json(record, folder / "report.json")
         if html:
             recording_report.write_patient_html(record, bundle, folder / "report.html")
+        if pdf:
+            recording_report.write_pdf(folder / "report.html", folder / "report.pdf")
         patients[subject] = str(folder / "report.json")
     overview = {
         "bundle": str(bundle_path),

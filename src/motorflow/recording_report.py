@@ -10,6 +10,8 @@ from __future__ import annotations
 import io
 import math
 import os
+import shutil
+import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -383,3 +385,38 @@ def _trend_figure(record: Mapping, labels: Sequence[str], bands: Mapping) -> byt
         ax.tick_params(labelsize=7)
     fig.tight_layout()
     return _png(fig)
+
+
+# --------------------------------------------------------------------------- PDF
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+def pdf_browser() -> str | None:
+    """A headless Chromium to print reports with (Debian: `apt install chromium`), or None."""
+    for name in BROWSERS:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def write_pdf(html: str | os.PathLike, out: str | os.PathLike, browser: str | None = None) -> Path:
+    """Print a report page to PDF with headless Chromium (its print engine lays out the
+    page's tables and inline figures as a browser shows them); written atomically."""
+    browser = browser or pdf_browser()
+    if browser is None:
+        raise RuntimeError("PDF export needs Chromium (Debian: apt install chromium)")
+    html = Path(html).resolve()
+    with tempfile.TemporaryDirectory(prefix="motorflow-pdf-") as profile, atomic_path(out) as tmp:
+        # No network, no first-run or sync machinery: the page is self-contained.
+        proc = subprocess.run(
+            [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+             "--no-first-run", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", "--no-pdf-header-footer", f"--user-data-dir={profile}",
+             f"--print-to-pdf={tmp}", html.as_uri()],
+            capture_output=True, text=True, timeout=180,
+        )  # fmt: skip
+        if proc.returncode != 0 or not tmp.exists() or tmp.stat().st_size == 0:
+            raise RuntimeError(f"{html}: Chromium could not print it ({proc.stderr[-500:]})")
+    return Path(out)
