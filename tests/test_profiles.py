@@ -186,8 +186,13 @@ def test_only_torch_training_may_ask_for_a_gpu(monkeypatch):
 
 
 def _fake_sinfo(monkeypatch, stdout: str | None, returncode: int = 0) -> None:
-    """sinfo as the profile calls it: absent (None), failing, or printing ``stdout``."""
+    """sinfo as the profile calls it: absent (None), failing, or printing ``stdout``; a
+    SLURM configuration is visible wherever sinfo is there."""
     real_which, real_run = shutil.which, subprocess.run
+    if stdout is None:
+        monkeypatch.delenv("SLURM_CONF", raising=False)
+    else:
+        monkeypatch.setenv("SLURM_CONF", "/etc/slurm/slurm.conf")
     monkeypatch.setattr(
         shutil, "which",
         lambda name, *a, **k: (None if stdout is None else "/usr/bin/sinfo")
@@ -243,6 +248,22 @@ def test_training_asks_for_a_gpu_only_where_one_is_configured_or_detected(
         assert per_rule[rule].get("slurm_partition") == partition, (rule, per_rule[rule])
     assert not any("gpu" in per_rule[r] or "slurm_partition" in per_rule[r]
                    for r in set(per_rule) - TORCH_TRAINING)
+
+
+def test_sinfo_is_not_asked_without_a_slurm_configuration(monkeypatch):
+    # Without one, sinfo would look for a controller in DNS at every Snakemake start.
+    for name in ("MOTORFLOW_TRAINING_GPUS", "MOTORFLOW_GPU_PARTITION", "SLURM_CONF_SERVER"):
+        monkeypatch.delenv(name, raising=False)
+    _fake_sinfo(monkeypatch, "batch* gpu:a100:4(S:0-1)\n")
+    monkeypatch.delenv("SLURM_CONF")
+    real_exists = os.path.exists
+    monkeypatch.setattr(
+        os.path, "exists", lambda p: False if str(p).endswith("slurm.conf") else real_exists(p)
+    )
+    monkeypatch.setattr(glob, "glob", lambda *a, **k: [])
+    assert "gpu" not in render(DEFAULT)["set-resources"]["train_stgcn"]  # GRES never seen
+    monkeypatch.setenv("SLURM_CONF", "/etc/slurm/slurm.conf")
+    assert render(DEFAULT)["set-resources"]["train_stgcn"]["gpu"] == 1
 
 
 def test_a_failing_sinfo_falls_back_to_this_machine(monkeypatch):
