@@ -604,12 +604,17 @@ def test_predict_on_the_shared_real_recordings(tiny_run, tmp_path):
     ]
     proc = subprocess.run([*args, "--out", str(out), "--pdf"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    # Every report, per recording and per patient, also as a printed PDF with its figures.
+    # Every report, per recording and per patient, also as a printed PDF (a recording's with
+    # its figures; a patient's figures need two scored visits).
     htmls = sorted(out.rglob("report.html"))
     assert len(htmls) == 2 * len(inputs)
     for html in htmls:
         pdf = html.with_suffix(".pdf").read_bytes()
-        assert pdf.startswith(b"%PDF-") and re.search(rb"/Subtype\s*/Image", pdf), html
+        title = re.search(rb"/Title \((motorflow report: [^)]*)\)", pdf)
+        assert pdf.startswith(b"%PDF-") and title, html
+        assert title.group(1).decode() in html.read_text(), html
+        if "patients" not in html.parts:
+            assert re.search(rb"/Subtype\s*/Image", pdf), html
     cfg = str(tiny_run / "config/config.yaml")
     for src in inputs[::2]:  # the video with MediaPipe, and the keypoints
         rid = src.name.split(".")[0]
