@@ -32,6 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_slurm import WORKFLOW, copy_workflow  # the same fresh copy of the workflow
+
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 GOAL_PLAN_S = 60.0
@@ -39,13 +41,8 @@ LEVELS = ("I", "II", "III", "IV")
 
 
 def _copy(dest: Path) -> Path:
-    dest.mkdir(parents=True)
-    for name in ("Snakefile", "workflow", "config", "envs", "src"):
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, dest / name)
+    # Without profiles/: the plan as Snakemake makes it, not the runtime defaults.
+    copy_workflow(dest, tuple(n for n in WORKFLOW if n != "profiles"))
     # Every workflow file (code inputs among them) older than the outputs created below.
     for path in dest.rglob("*"):
         os.utime(path, (1e9, 1e9))

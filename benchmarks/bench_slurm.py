@@ -33,9 +33,10 @@ SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 WORKFLOW = ("Snakefile", "workflow", "config", "envs", "src", "profiles")
 
 
-def _copy(dest: Path) -> Path:
+def copy_workflow(dest: Path, names: tuple[str, ...] = WORKFLOW) -> Path:
+    """A fresh copy of the workflow's ``names`` (what a run reads) under ``dest``."""
     dest.mkdir(parents=True)
-    for name in WORKFLOW:
+    for name in names:
         src = ROOT / name
         if src.is_dir():
             shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     env = {k: v for k, v in os.environ.items() if k != "SNAKEMAKE_PROFILE"}
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="bench_slurm_") as tmp:
-        local, cluster = _copy(Path(tmp) / "local"), _copy(Path(tmp) / "slurm")
+        local, cluster = copy_workflow(Path(tmp) / "local"), copy_workflow(Path(tmp) / "slurm")
         t_local = _timed(
             [str(SNAKEMAKE), "--cores", str(cores), "--configfile", args.configfile], local, env
         )

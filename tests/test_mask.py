@@ -209,16 +209,21 @@ def _truncated(tmp: Path) -> Path:
     return bad
 
 
-@pytest.mark.parametrize("kind", ["empty", "text", "truncated", "missing"])
-def test_unreadable_video_raises_mask_error_naming_the_file(tmp_path, kind):
+def _unreadable(tmp_path, kind: str):
+    """A video of one bad kind: empty, a text file, cut in half, or missing."""
     d = tmp_path / "in"
     d.mkdir()
     if kind == "truncated":
-        path = _truncated(d)
-    else:
-        path = d / "walk.mp4"
-        if kind != "missing":
-            path.write_bytes(b"" if kind == "empty" else b"clinic note, not a video\n")
+        return _truncated(d)
+    path = d / "walk.mp4"
+    if kind != "missing":
+        path.write_bytes(b"" if kind == "empty" else b"clinic note, not a video\n")
+    return path
+
+
+@pytest.mark.parametrize("kind", ["empty", "text", "truncated", "missing"])
+def test_unreadable_video_raises_mask_error_naming_the_file(tmp_path, kind):
+    path = _unreadable(tmp_path, kind)
     out = tmp_path / "out"
     with pytest.raises(MaskError, match=path.name) as err:
         mask.run(path, out / "m.npz", out / "m.json", MaskConfig())
@@ -230,14 +235,7 @@ def test_unreadable_video_raises_mask_error_naming_the_file(tmp_path, kind):
 def test_unreadable_video_is_recorded_and_alignment_records_it_too(tmp_path, kind):
     # The workflow's default (record_failure): the mask stage writes a failed record, so
     # alignment writes its failed outputs and the cohort goes on without this video.
-    d = tmp_path / "in"
-    d.mkdir()
-    if kind == "truncated":
-        path = _truncated(d)
-    else:
-        path = d / "walk.mp4"
-        if kind != "missing":
-            path.write_bytes(b"" if kind == "empty" else b"clinic note, not a video\n")
+    path = _unreadable(tmp_path, kind)
     out = tmp_path / "out"
     qc = mask.run(path, out / "m.npz", out / "m.json", MaskConfig(), record_failure=True)
     assert qc["status"] == "failed" and path.name in qc["reason"]
